@@ -1,0 +1,456 @@
+//! The tamper-evident audit log: appending entries inside business transactions, verifying the
+//! hash chain, signed checkpoints, and export.
+//!
+//! Every mutation calls [`record`] inside its own write transaction, so the change and its entry
+//! commit or roll back together. [`record`] first bumps the single `audit_head` row, which takes a
+//! row lock on PostgreSQL (and the database write lock on SQLite): concurrent writers, in one
+//! process or many, append one at a time and the chain stays linear. Denied attempts are recorded
+//! by [`record_denied`] in a transaction of their own.
+
+use crate::error::{ApiError, ApiResult};
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use entity::chain::{EntryFields, canonical_json, checkpoint_message};
+use entity::{audit_checkpoint, audit_entry, audit_head};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+/// Who performed an action, as recorded.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub sub: String,
+    pub roles: Vec<String>,
+    pub request_id: String,
+}
+
+impl Actor {
+    /// The actor of a request by an authenticated subject.
+    pub fn new(subject: &crate::auth::Subject, request_id: &str) -> Self {
+        Self {
+            sub: subject.sub.clone(),
+            roles: subject.roles.clone(),
+            request_id: request_id.to_string(),
+        }
+    }
+
+    /// The subject to ask the policy about.
+    pub fn subject(&self) -> crate::auth::Subject {
+        crate::auth::Subject {
+            sub: self.sub.clone(),
+            roles: self.roles.clone(),
+        }
+    }
+
+    /// An actor for work the system does on its own (seeding the catalog, migrations).
+    pub fn system(name: &str) -> Self {
+        Self {
+            sub: format!("system:{name}"),
+            roles: Vec::new(),
+            request_id: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+}
+
+/// What changed: `before`/`after` are the target's state around the change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: String,
+    pub target: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Current time as stored in the log (fixed width, so text order is time order).
+pub fn now_string() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// Appends an allowed change to the chain, inside the caller's transaction.
+pub async fn record(tx: &DatabaseTransaction, actor: &Actor, change: Change) -> Result<i64, DbErr> {
+    append(tx, actor, change, "allowed").await
+}
+
+/// Records an attempt that policy denied, in its own transaction.
+pub async fn record_denied(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+) -> Result<i64, DbErr> {
+    let tx = crate::db::begin_write(db).await?;
+    let change = Change {
+        action: action.to_string(),
+        target: target.to_string(),
+        before: None,
+        after: None,
+    };
+    let seq = append(&tx, actor, change, "denied").await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
+async fn append(
+    tx: &DatabaseTransaction,
+    actor: &Actor,
+    change: Change,
+    outcome: &str,
+) -> Result<i64, DbErr> {
+    // Lock the head first: every appender queues here, in any process.
+    tx.execute_unprepared("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+        .await?;
+    let head = audit_head::Entity::find_by_id(1)
+        .one(tx)
+        .await?
+        .ok_or_else(|| {
+            DbErr::RecordNotFound("audit_head row 1 (migrations not applied?)".into())
+        })?;
+    let roles = canonical_json(&Value::from(actor.roles.clone()));
+    let before = change.before.as_ref().map(canonical_json);
+    let after = change.after.as_ref().map(canonical_json);
+    let at = now_string();
+    let fields = EntryFields {
+        seq: head.seq,
+        at: &at,
+        actor: &actor.sub,
+        roles: &roles,
+        action: &change.action,
+        target: &change.target,
+        outcome,
+        before: before.as_deref(),
+        after: after.as_deref(),
+        request_id: &actor.request_id,
+        prev_hash: &head.hash,
+    };
+    let hash = fields.hash();
+    audit_entry::ActiveModel {
+        seq: Set(head.seq),
+        at: Set(at.clone()),
+        actor: Set(actor.sub.clone()),
+        roles: Set(roles.clone()),
+        action: Set(change.action.clone()),
+        target: Set(change.target.clone()),
+        outcome: Set(outcome.to_string()),
+        before: Set(before.clone()),
+        after: Set(after.clone()),
+        request_id: Set(actor.request_id.clone()),
+        prev_hash: Set(head.hash.clone()),
+        hash: Set(hash.clone()),
+    }
+    .insert(tx)
+    .await?;
+    audit_head::ActiveModel {
+        id: Set(1),
+        seq: Set(head.seq),
+        hash: Set(hash),
+    }
+    .update(tx)
+    .await?;
+    Ok(head.seq)
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: i64,
+    /// The first inconsistency: the entry's seq and what is wrong with it.
+    pub problem: Option<(i64, String)>,
+}
+
+/// Walks the whole chain: sequence gaps (deleted rows), broken links (reordered or altered
+/// rows), contents that no longer match their hash (edited rows), and a head that points past
+/// the end of the log (truncated tail).
+pub async fn verify(db: &DatabaseConnection) -> Result<VerifyReport, DbErr> {
+    let mut expected_seq = 1i64;
+    let mut prev_hash = entity::chain::GENESIS_HASH.to_string();
+    loop {
+        let page = audit_entry::Entity::find()
+            .filter(audit_entry::Column::Seq.gte(expected_seq))
+            .order_by_asc(audit_entry::Column::Seq)
+            .limit(1000)
+            .all(db)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        for row in &page {
+            let problem = if row.seq != expected_seq {
+                Some(format!(
+                    "entry {expected_seq} is missing: the log jumps from {} to {} (deleted?)",
+                    expected_seq - 1,
+                    row.seq
+                ))
+            } else if row.prev_hash != prev_hash {
+                Some(format!(
+                    "entry {} does not link to entry {}: prev_hash differs (an earlier entry was altered, or entries were reordered)",
+                    row.seq,
+                    row.seq - 1
+                ))
+            } else if EntryFields::of(row).hash() != row.hash {
+                Some(format!(
+                    "entry {} was edited: its contents no longer match its hash",
+                    row.seq
+                ))
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                return Ok(VerifyReport {
+                    entries: expected_seq - 1,
+                    problem: Some((expected_seq.min(row.seq), p)),
+                });
+            }
+            prev_hash = row.hash.clone();
+            expected_seq += 1;
+        }
+    }
+    let last = expected_seq - 1;
+    let head = audit_head::Entity::find_by_id(1).one(db).await?;
+    if let Some(head) = head
+        && (head.seq != last || head.hash != prev_hash)
+    {
+        return Ok(VerifyReport {
+            entries: last,
+            problem: Some((
+                last + 1,
+                format!(
+                    "the chain head records {} entries but the log holds {last}: entries after {last} were removed (truncated)",
+                    head.seq
+                ),
+            )),
+        });
+    }
+    Ok(VerifyReport {
+        entries: last,
+        problem: None,
+    })
+}
+
+/// Signs checkpoints with an Ed25519 key kept outside the database.
+pub struct Signer {
+    key: SigningKey,
+}
+
+impl Signer {
+    /// Loads the key (hex seed) from `path`, creating it (mode 0600) if it does not exist.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        if !path.exists() {
+            let seed: [u8; 32] = rand::random();
+            crate::fsutil::write_private(path, hex::encode(seed).as_bytes())?;
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("audit key {}: cannot read: {e}", path.display()))?;
+        let bytes = hex::decode(text.trim())
+            .map_err(|_| anyhow::anyhow!("audit key {}: not hex", path.display()))?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!("audit key {}: must be 32 bytes of hex", path.display())
+        })?;
+        Ok(Self {
+            key: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+/// Hex of the first 8 bytes of SHA-256 of a public key.
+pub fn key_id(key: &VerifyingKey) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
+}
+
+/// A signed statement "the chain had `seq` entries and ended in `hash`".
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub signed_at: String,
+    pub key_id: String,
+    pub public_key: String,
+    pub signature: String,
+}
+
+/// Signs the current chain head and stores the checkpoint.
+pub async fn checkpoint(db: &DatabaseConnection, signer: &Signer) -> Result<Checkpoint, DbErr> {
+    let head = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("audit_head".into()))?;
+    let signed_at = now_string();
+    let sig = signer
+        .key
+        .sign(checkpoint_message(head.seq, &head.hash, &signed_at).as_bytes());
+    let public = signer.verifying_key();
+    let cp = Checkpoint {
+        seq: head.seq,
+        hash: head.hash,
+        signed_at,
+        key_id: key_id(&public),
+        public_key: hex::encode(public.as_bytes()),
+        signature: base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
+    };
+    audit_checkpoint::ActiveModel {
+        seq: Set(cp.seq),
+        hash: Set(cp.hash.clone()),
+        signed_at: Set(cp.signed_at.clone()),
+        key_id: Set(cp.key_id.clone()),
+        signature: Set(cp.signature.clone()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(cp)
+}
+
+/// Checks a checkpoint against the log: signed by `trusted`, and the log still holds entry
+/// `seq` with exactly that hash.
+pub async fn verify_checkpoint(
+    db: &DatabaseConnection,
+    cp: &Checkpoint,
+    trusted: &VerifyingKey,
+) -> anyhow::Result<()> {
+    let sig_bytes = base64::engine::general_purpose::STANDARD
+        .decode(&cp.signature)
+        .map_err(|_| anyhow::anyhow!("checkpoint signature is not base64"))?;
+    let sig = ed25519_dalek::Signature::from_slice(&sig_bytes)
+        .map_err(|_| anyhow::anyhow!("checkpoint signature has the wrong length"))?;
+    trusted
+        .verify_strict(
+            checkpoint_message(cp.seq, &cp.hash, &cp.signed_at).as_bytes(),
+            &sig,
+        )
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "checkpoint signature does not verify with the trusted audit key {}",
+                key_id(trusted)
+            )
+        })?;
+    if cp.seq == 0 {
+        return Ok(());
+    }
+    let entry = audit_entry::Entity::find_by_id(cp.seq).one(db).await?;
+    match entry {
+        None => anyhow::bail!(
+            "the signed checkpoint of {} records entry {} but the log no longer holds it (truncated)",
+            cp.signed_at,
+            cp.seq
+        ),
+        Some(e) if e.hash != cp.hash => anyhow::bail!(
+            "entry {} differs from the signed checkpoint of {} (the chain was rewritten)",
+            cp.seq,
+            cp.signed_at
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
+/// One exported entry (a JSON line).
+#[derive(Debug, Clone, Serialize, Deserialize, async_graphql::SimpleObject)]
+pub struct ExportedEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub roles: Vec<String>,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub request_id: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<audit_entry::Model> for ExportedEntry {
+    fn from(m: audit_entry::Model) -> Self {
+        let parse = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
+        Self {
+            seq: m.seq,
+            roles: serde_json::from_str(&m.roles).unwrap_or_default(),
+            at: m.at,
+            actor: m.actor,
+            action: m.action,
+            target: m.target,
+            outcome: m.outcome,
+            before: parse(m.before),
+            after: parse(m.after),
+            request_id: m.request_id,
+            prev_hash: m.prev_hash,
+            hash: m.hash,
+        }
+    }
+}
+
+/// Filters for listing the log.
+#[derive(Debug, Clone, Default, async_graphql::InputObject)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Exact target, or a prefix ending in `*` (`template:lead-capture*`).
+    pub target: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339 time; entries at or after it.
+    pub since: Option<String>,
+    /// RFC 3339 time; entries before it.
+    pub until: Option<String>,
+}
+
+/// Entries matching `filter` with seq greater than `after_seq`, oldest first, at most `limit`.
+pub async fn list(
+    db: &DatabaseConnection,
+    filter: &AuditFilter,
+    after_seq: i64,
+    limit: u64,
+) -> ApiResult<Vec<audit_entry::Model>> {
+    let mut q = audit_entry::Entity::find().filter(audit_entry::Column::Seq.gt(after_seq));
+    if let Some(a) = &filter.actor {
+        q = q.filter(audit_entry::Column::Actor.eq(a.as_str()));
+    }
+    if let Some(a) = &filter.action {
+        q = q.filter(audit_entry::Column::Action.eq(a.as_str()));
+    }
+    if let Some(t) = &filter.target {
+        q = match t.strip_suffix('*') {
+            Some(prefix) => q.filter(audit_entry::Column::Target.starts_with(prefix)),
+            None => q.filter(audit_entry::Column::Target.eq(t.as_str())),
+        };
+    }
+    if let Some(o) = &filter.outcome {
+        q = q.filter(audit_entry::Column::Outcome.eq(o.as_str()));
+    }
+    if let Some(s) = &filter.since {
+        q = q.filter(audit_entry::Column::At.gte(normalize_time("filter.since", s)?));
+    }
+    if let Some(u) = &filter.until {
+        q = q.filter(audit_entry::Column::At.lt(normalize_time("filter.until", u)?));
+    }
+    Ok(q.order_by_asc(audit_entry::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Parses an RFC 3339 time (or a bare date) into the log's fixed-width UTC form.
+pub fn normalize_time(field: &str, value: &str) -> ApiResult<String> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        })
+        .map_err(|_| {
+            ApiError::bad_input(
+                field,
+                format!("`{value}` is not an RFC 3339 time (e.g. 2026-11-27T09:00:00Z) or a date"),
+            )
+        })?;
+    Ok(parsed.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+}

@@ -1,0 +1,415 @@
+//! The `switchyard` command line. Every subcommand accepts the same `--config`, `--data-dir`,
+//! `--database-url`, `--policy-dir` and `--catalog-dir` options, so they all see the same
+//! database and keys as `serve`.
+//!
+//! Exit codes: 0 success, 1 a check failed (policy test mismatch, audit tampering), 2 an error
+//! (bad input, unreachable database).
+
+use crate::audit::{self, Actor, Signer};
+use crate::auth::Authenticator;
+use crate::catalog::seed;
+use crate::config::{CommonArgs, Config, LogFormat};
+use crate::policy::{self, Policy};
+use clap::{Parser, Subcommand};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Switchyard: the governed integration catalog for marketing and sales operations",
+    long_about = "Switchyard serves a GraphQL catalog of connectors, workflow templates and data \
+contracts, decides who may do what with casbin policy files, and records every change in a \
+tamper-evident audit log.\n\nStart here: `switchyard serve`, then `switchyard token --sub alice --role marketer`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API, the web UI and the embedded background workers.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SWITCHYARD_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Do not run background work in this process (scale-out API nodes).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Mint a development JWT signed with the configured HS256 key.
+    Token {
+        /// Subject (user name) of the token.
+        #[arg(long)]
+        sub: String,
+        /// Role to grant; repeat for several (platform_admin, platform_engineer, data_engineer,
+        /// marketer, sales_ops, compliance, viewer).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Lifetime: `90s`, `30m`, `1h`, `7d`.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Test and explain the casbin policy in the policy directory.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Verify and export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Manage the catalog from files.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run every case in tests.csv; exit 1 if any decision differs from the expected one.
+    Test,
+    /// Say whether a subject may perform an action on an object, and which rule decided.
+    Explain {
+        /// `role:NAME`, `user:NAME`, or a user name combined with --role.
+        #[arg(long)]
+        sub: String,
+        /// Roles of the user (repeatable), as a token's `roles` claim would carry them.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Object, e.g. `catalog:template:lead-capture`.
+        #[arg(long)]
+        obj: String,
+        /// Action, e.g. `read`, `publish`, `instantiate`.
+        #[arg(long)]
+        act: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 1 naming the first bad entry if anything was edited, deleted,
+    /// reordered or truncated.
+    Verify {
+        /// A checkpoint (JSON, or an `audit export` file whose last line is one) to check the
+        /// log against: catches a truncated or recomputed chain.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Trusted public key (hex) of the checkpoint signer; default: the configured audit key.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print entries as JSON lines, then a freshly signed checkpoint line `{"checkpoint":…}`.
+    Export {
+        /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Sign and store a checkpoint of the current chain head, and print it.
+    Checkpoint,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Validate and apply every catalog file in DIR (connectors/, contracts/, templates/),
+    /// all or nothing.
+    Apply { dir: PathBuf },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.common.log_format.unwrap_or_default());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => *listen,
+        _ => None,
+    };
+    let config = Config::load(&cli.common, listen)?;
+    match cli.command {
+        Command::Serve { no_workers, .. } => {
+            crate::server::serve(config, !no_workers).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let db = crate::db::connect(&config.database_url).await?;
+            crate::db::migrate(&db).await?;
+            println!(
+                "migrations applied to {}",
+                crate::config::mask_url(&config.database_url)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { sub, roles, ttl } => {
+            let auth = Authenticator::from_config(&config)?;
+            println!("{}", auth.mint(&sub, &roles, parse_ttl(&ttl)?)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy { command } => run_policy(&config, command).await,
+        Command::Audit { command } => run_audit(&config, command).await,
+        Command::Catalog {
+            command: CatalogCommand::Apply { dir },
+        } => {
+            let docs = seed::load_dir(&dir)?;
+            let db = crate::db::connect(&config.database_url).await?;
+            crate::db::migrate(&db).await?;
+            let report = seed::apply(&db, &Actor::system("catalog-apply"), &docs).await?;
+            for created in &report.created {
+                println!("created {created}");
+            }
+            println!(
+                "{} created, {} unchanged",
+                report.created.len(),
+                report.unchanged
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+pub fn parse_ttl(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--ttl: `{s}` is not a duration like 30m, 1h or 7d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("--ttl: unit `{unit}` is not one of s, m, h, d"),
+    };
+    anyhow::ensure!(n > 0 && n <= 365, "--ttl: must be between 1 and 365 units");
+    Ok(n * mult)
+}
+
+async fn run_policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    let engine = Policy::load(&config.policy_dir).await?;
+    match command {
+        PolicyCommand::Test => {
+            let cases = policy::read_cases(&config.policy_dir)?;
+            let mut failed = 0;
+            for case in &cases {
+                let d = engine.decide_for(
+                    std::slice::from_ref(&case.subject),
+                    &case.object,
+                    &case.action,
+                );
+                if d.allowed != case.expected {
+                    failed += 1;
+                    println!(
+                        "FAIL tests.csv:{}: {} {} {} expected {} got {} ({})",
+                        case.line,
+                        case.subject,
+                        case.action,
+                        case.object,
+                        if case.expected { "allow" } else { "deny" },
+                        if d.allowed { "allow" } else { "deny" },
+                        d.rule.as_deref().unwrap_or("no rule matched")
+                    );
+                }
+            }
+            println!("{} passed, {failed} failed", cases.len() - failed);
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PolicyCommand::Explain {
+            sub,
+            roles,
+            obj,
+            act,
+        } => {
+            let mut subjects = Vec::new();
+            if sub.starts_with("role:") || sub.starts_with("user:") {
+                subjects.push(sub.clone());
+            } else {
+                subjects.push(format!("user:{sub}"));
+            }
+            subjects.extend(roles.iter().map(|r| format!("role:{r}")));
+            let d = engine.decide_for(&subjects, &obj, &act);
+            println!("{}", if d.allowed { "allow" } else { "deny" });
+            match d.rule {
+                Some(rule) => println!("  decided by {rule}"),
+                None => println!(
+                    "  no rule allows {} to {act} {obj}: denied by default",
+                    subjects.join(" + ")
+                ),
+            }
+            if !d.allowed {
+                let who = engine.roles_allowed(&obj, &act);
+                if !who.is_empty() {
+                    println!("  roles that may: {}", who.join(", "));
+                }
+            }
+            Ok(if d.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+async fn run_audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let db = crate::db::connect(&config.database_url).await?;
+    match command {
+        AuditCommand::Verify {
+            checkpoint,
+            public_key,
+        } => {
+            let report = audit::verify(&db).await?;
+            if let Some((seq, problem)) = &report.problem {
+                println!("FAIL: audit chain broken at entry {seq}: {problem}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("ok: {} entries, hash chain intact", report.entries);
+            if let Some(path) = checkpoint {
+                let cp = read_checkpoint(&path)?;
+                let trusted = match public_key {
+                    Some(hex_key) => {
+                        let bytes: [u8; 32] = hex::decode(hex_key.trim())
+                            .ok()
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("--public-key: must be 32 bytes of hex")
+                            })?;
+                        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| {
+                            anyhow::anyhow!("--public-key: not an Ed25519 public key")
+                        })?
+                    }
+                    None => Signer::load_or_create(&config.audit_key_file)?.verifying_key(),
+                };
+                if let Err(e) = audit::verify_checkpoint(&db, &cp, &trusted).await {
+                    println!("FAIL: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                println!(
+                    "ok: matches the checkpoint signed at {} (entry {})",
+                    cp.signed_at, cp.seq
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export { since } => {
+            let signer = Signer::load_or_create(&config.audit_key_file)?;
+            let filter = audit::AuditFilter {
+                since,
+                ..Default::default()
+            };
+            let mut out = std::io::stdout().lock();
+            let mut after = 0i64;
+            loop {
+                let page = audit::list(&db, &filter, after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for row in page {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&audit::ExportedEntry::from(row))?
+                    )?;
+                }
+            }
+            let cp = audit::checkpoint(&db, &signer).await?;
+            writeln!(out, "{}", serde_json::json!({ "checkpoint": cp }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Checkpoint => {
+            let signer = Signer::load_or_create(&config.audit_key_file)?;
+            let cp = audit::checkpoint(&db, &signer).await?;
+            println!("{}", serde_json::to_string_pretty(&cp)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A checkpoint file: a checkpoint object, `{"checkpoint": …}`, or an export whose last
+/// non-empty line is `{"checkpoint": …}`.
+fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<audit::Checkpoint> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("--checkpoint {}: {e}", path.display()))?;
+    let candidate = if text.trim_start().starts_with('{')
+        && text.lines().filter(|l| !l.trim().is_empty()).count() > 1
+    {
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string()
+    } else {
+        text
+    };
+    let value: serde_json::Value = serde_json::from_str(&candidate)
+        .map_err(|e| anyhow::anyhow!("--checkpoint {}: not JSON: {e}", path.display()))?;
+    let inner = value.get("checkpoint").cloned().unwrap_or(value);
+    serde_json::from_value(inner)
+        .map_err(|e| anyhow::anyhow!("--checkpoint {}: not a checkpoint: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("90s").ok(), Some(90));
+        assert_eq!(parse_ttl("30m").ok(), Some(1800));
+        assert_eq!(parse_ttl("1h").ok(), Some(3600));
+        assert_eq!(parse_ttl("7d").ok(), Some(604_800));
+        assert!(parse_ttl("1w").is_err());
+        assert!(parse_ttl("0h").is_err());
+        assert!(parse_ttl("abc").is_err());
+    }
+}

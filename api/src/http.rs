@@ -1,0 +1,227 @@
+//! The HTTP surface: routes, the GraphQL endpoint, health, metrics and the web UI, with the
+//! layers every request passes through (request id, tracing, metrics, body size limit).
+
+use crate::audit::Actor;
+use crate::error::{ApiError, Code};
+use crate::graphql::SwitchyardSchema;
+use crate::state::AppState;
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensions as _};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+#[derive(Clone)]
+struct Ctx {
+    state: AppState,
+    schema: SwitchyardSchema,
+}
+
+#[derive(Clone, Copy, Default)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Builds the application router.
+pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
+    let max_body = state.config.graphql.max_body_bytes;
+    let ctx = Ctx { state, schema };
+    let request_id = header::HeaderName::from_static(REQUEST_ID);
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn(crate::metrics::track))
+        .fallback(web_asset)
+        .with_state(ctx)
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, NewRequestId))
+}
+
+/// A GraphQL-shaped error response with an HTTP status.
+fn error_response(status: StatusCode, code: Code, message: &str) -> Response {
+    (
+        status,
+        Json(
+            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }),
+        ),
+    )
+        .into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("Switchyard GraphiQL")
+            .finish(),
+    )
+}
+
+async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::BadUserInput,
+            "Content-Type: must be application/json",
+        );
+    }
+    let subject = match bearer(&headers) {
+        Some(token) => ctx.state.auth.verify(token),
+        None => Err(ApiError::Unauthenticated(
+            "Authorization: a `Bearer <JWT>` header is required".into(),
+        )),
+    };
+    let subject = match subject {
+        Ok(s) => s,
+        Err(e) => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                &e.to_string(),
+            );
+        }
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                &format!("body: not a GraphQL request ({e})"),
+            );
+        }
+    };
+    let max_batch = ctx.state.config.graphql.max_batch;
+    if let BatchRequest::Batch(items) = &batch
+        && (items.is_empty() || items.len() > max_batch)
+    {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            &format!(
+                "body: a batch holds 1 to {max_batch} operations, got {}",
+                items.len()
+            ),
+        );
+    }
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let actor = Actor::new(&subject, &request_id);
+    let batch = batch.data(actor);
+    let response = ctx.schema.execute_batch(batch).await;
+    Json(with_codes(response)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// Gives every error without a code one from the fixed set: errors raised by async-graphql
+/// itself (parse, validation, limits) are the client's fault.
+fn with_codes(response: BatchResponse) -> BatchResponse {
+    let fix = |mut r: async_graphql::Response| {
+        for e in &mut r.errors {
+            let has_code = e
+                .extensions
+                .as_ref()
+                .is_some_and(|x| x.get("code").is_some());
+            if !has_code {
+                // Domain errors travel as the error's source; everything else that reaches
+                // here without a code was raised by async-graphql for a bad request.
+                let mapped = match e.source::<ApiError>() {
+                    Some(api) => api.extend(),
+                    None => ApiError::bad_input("", e.message.clone()).extend(),
+                };
+                e.extensions = mapped.extensions;
+            }
+        }
+        r
+    };
+    match response {
+        BatchResponse::Single(r) => BatchResponse::Single(fix(r)),
+        BatchResponse::Batch(rs) => BatchResponse::Batch(rs.into_iter().map(fix).collect()),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(ctx): State<Ctx>) -> Response {
+    let db_ok = ctx.state.db.ping().await.is_ok();
+    let migrated = db_ok
+        && crate::db::migrations_applied(&ctx.state.db)
+            .await
+            .unwrap_or(false);
+    let body = json!({ "database": db_ok, "migrations": migrated });
+    let status = if db_ok && migrated {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(ctx): State<Ctx>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ctx.state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn web_asset(uri: axum::http::Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    match web::Assets::get(path) {
+        Some(file) => (
+            [(header::CONTENT_TYPE, file.metadata.mimetype().to_string())],
+            file.data.into_owned(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}

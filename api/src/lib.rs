@@ -1,0 +1,21 @@
+//! Switchyard's control plane: the GraphQL API, authentication, policy, the audit log, the
+//! catalog, and the `switchyard` command line. See the README for the tour.
+//!
+//! A request travels: `http` (request id, limits) → `auth` (JWT → subject) → `graphql` resolver
+//! → domain service (`catalog`, `audit`) → `policy` decision → one database transaction holding
+//! the change and its audit entry.
+
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fsutil;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod policy;
+pub mod server;
+pub mod state;

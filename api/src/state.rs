@@ -1,0 +1,18 @@
+//! What every request handler shares: the database, the policy, the token verifier, the
+//! configuration and the metrics handle. Cheap to clone.
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::policy::Policy;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub policy: Arc<Policy>,
+    pub auth: Arc<Authenticator>,
+    pub config: Arc<Config>,
+    pub metrics: PrometheusHandle,
+}

@@ -1,0 +1,11 @@
+//! Switchyard's persistent data: sea-orm entities, one file per table, and the pure rules that
+//! belong to the data itself (the audit hash chain).
+//!
+//! This crate never talks to HTTP, policy or the queue; it knows rows and how to hash them.
+
+pub mod audit_checkpoint;
+pub mod audit_entry;
+pub mod audit_head;
+pub mod catalog_item;
+pub mod catalog_version;
+pub mod chain;

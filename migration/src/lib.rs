@@ -1,0 +1,21 @@
+//! Forward-only schema migrations. A migration that has shipped is never edited: later issues add
+//! new files here. `down` is deliberately unimplemented (forward-only; restore from backup).
+
+use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_catalog;
+mod m20261127_000002_audit;
+
+pub use sea_orm_migration::MigratorTrait;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_catalog::Migration),
+            Box::new(m20261127_000002_audit::Migration),
+        ]
+    }
+}
