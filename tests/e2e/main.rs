@@ -1,1 +1,13 @@
+//! End-to-end tests: the real router on a loopback port against a fresh SQLite file, or a fresh
+//! PostgreSQL database when `DATABASE_URL` points at one; the real `switchyard` binary for the
+//! command line.
 
+mod audit;
+mod auth;
+mod catalog;
+mod cli;
+mod graphql_limits;
+mod helpers;
+mod ops;
+mod policy;
+mod smoke;
