@@ -132,6 +132,7 @@ struct FileConfig {
     checkpoint_interval_seconds: Option<u64>,
     auth: Option<AuthConfig>,
     graphql: Option<GraphqlLimits>,
+    segment: Option<crate::ingest::segment::SegmentConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +149,8 @@ pub struct Config {
     pub checkpoint_interval_seconds: u64,
     pub auth: AuthConfig,
     pub graphql: GraphqlLimits,
+    /// Segment event name → contract mapping for `/v1/track` and `/v1/batch`.
+    pub segment: crate::ingest::segment::SegmentConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -209,6 +212,7 @@ impl Config {
             data_dir,
             auth,
             graphql: file.graphql.unwrap_or_default(),
+            segment: file.segment.unwrap_or_default(),
         })
     }
 

@@ -4,6 +4,7 @@
 use crate::audit::Actor;
 use crate::error::{ApiError, Code};
 use crate::graphql::SwitchyardSchema;
+use crate::ingest;
 use crate::state::AppState;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensions as _};
 use axum::{
@@ -13,7 +14,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware,
     response::{Html, IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde_json::json;
 use tower_http::{
@@ -44,6 +45,14 @@ impl MakeRequestId for NewRequestId {
 /// Builds the application router.
 pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
     let max_body = state.config.graphql.max_body_bytes;
+    let ingestion = Router::new()
+        .route("/v1/events", post(ingest::routes::events))
+        .route("/v1/track", post(ingest::routes::track))
+        .route("/v1/identify", post(ingest::routes::identify))
+        .route("/v1/batch", post(ingest::routes::batch))
+        .route_layer(middleware::from_fn(crate::metrics::track))
+        .layer(RequestBodyLimitLayer::new(ingest::MAX_BODY_BYTES))
+        .with_state(state.clone());
     let ctx = Ctx { state, schema };
     let request_id = header::HeaderName::from_static(REQUEST_ID);
     Router::new()
@@ -52,9 +61,10 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn(crate::metrics::track))
+        .layer(RequestBodyLimitLayer::new(max_body))
         .fallback(web_asset)
         .with_state(ctx)
-        .layer(RequestBodyLimitLayer::new(max_body))
+        .merge(ingestion)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req

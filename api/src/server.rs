@@ -37,12 +37,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         )
     })?;
     let auth = Authenticator::from_config(&config)?;
+    let config_segment = config.segment.clone();
     let state = AppState {
         db,
         policy: Arc::new(policy),
         auth: Arc::new(auth),
         config: Arc::new(config),
         metrics: crate::metrics::handle(),
+        validators: Arc::default(),
+        segment: Arc::new(config_segment),
     };
     let schema = graphql::build(Some(state.clone()), &state.config.graphql);
     let router = http::router(state.clone(), schema);

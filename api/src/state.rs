@@ -15,4 +15,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub config: Arc<Config>,
     pub metrics: PrometheusHandle,
+    /// Compiled contract validators, by contract version.
+    pub validators: Arc<crate::ingest::validate::ValidatorCache>,
+    /// Segment message → contract mapping.
+    pub segment: Arc<crate::ingest::segment::SegmentConfig>,
 }

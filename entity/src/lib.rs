@@ -9,3 +9,7 @@ pub mod audit_head;
 pub mod catalog_item;
 pub mod catalog_version;
 pub mod chain;
+pub mod contact;
+pub mod contract_drift;
+pub mod event;
+pub mod write_key;

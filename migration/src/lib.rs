@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_catalog;
 mod m20261127_000002_audit;
+mod m20261127_000003_ingestion;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_catalog::Migration),
             Box::new(m20261127_000002_audit::Migration),
+            Box::new(m20261127_000003_ingestion::Migration),
         ]
     }
 }

@@ -1,1 +1,449 @@
-//! (being written)
+//! The governed catalog over GraphQL: the seeded items, browsing (pagination, search, filters,
+//! detail views) and publishing (versions, lifecycle, validation, policy, audit).
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+const TEMPLATE: &str = "query($k: String!) { template(key: $k) { key name summary description \
+    category owner latestVersion lifecycle versions { version definition } } }";
+const CONTRACT: &str = "query($k: String!) { contract(name: $k) { key name summary description \
+    category owner latestVersion lifecycle versions { version definition } } }";
+const PUBLISH_TEMPLATE: &str = "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) \
+    { version lifecycle createdBy steps } }";
+const PUBLISH_CONTRACT: &str = "mutation($i: PublishInput!) { publishContractVersion(input: $i) \
+    { version lifecycle createdBy } }";
+const SET_LIFECYCLE: &str = "mutation($kind: Kind!, $k: String!, $v: String!, $l: Lifecycle!) \
+    { setLifecycle(kind: $kind, key: $k, version: $v, lifecycle: $l) { version lifecycle } }";
+
+/// Keys of the nodes of the connection `data.<field>`.
+fn keys(body: &Value, field: &str) -> Vec<String> {
+    body["data"][field]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("data.{field}.edges in {body}"))
+        .iter()
+        .map(|e| e["node"]["key"].as_str().expect("node key").to_string())
+        .collect()
+}
+
+/// Runs a query as a viewer.
+async fn view(app: &TestApp, query: &str, variables: Value) -> Value {
+    app.gql(&app.token("vera", &["viewer"]), query, variables)
+        .await
+}
+
+/// Keys listed by `field(args)`, one page of up to 100.
+async fn list(app: &TestApp, field: &str, args: &str) -> Vec<String> {
+    let q = format!("{{ {field}(first: 100 {args}) {{ edges {{ node {{ key }} }} }} }}");
+    let body = view(app, &q, json!({})).await;
+    assert!(body["errors"].is_null(), "{q}: {body}");
+    keys(&body, field)
+}
+
+/// The item `data.template`/`data.contract` as read by a viewer.
+async fn item(app: &TestApp, query: &str, key: &str) -> Value {
+    let body = view(app, query, json!({ "k": key })).await;
+    let field = if query == TEMPLATE {
+        "template"
+    } else {
+        "contract"
+    };
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"][field].clone()
+}
+
+/// A publish input for `version` of an existing item, copying its newest definition.
+async fn input_from(app: &TestApp, query: &str, key: &str, version: &str) -> Value {
+    let it = item(app, query, key).await;
+    let mut input = json!({ "version": version, "definition": it["versions"][0]["definition"] });
+    for f in ["key", "name", "summary", "description", "category", "owner"] {
+        input[f] = it[f].clone();
+    }
+    input
+}
+
+/// Audit entries matching `filter`, read as compliance.
+async fn audit(app: &TestApp, filter: Value) -> Vec<Value> {
+    let q = "query($f: AuditFilter) { auditLog(filter: $f, first: 100) { edges { node { \
+             actor action target outcome before after } } } }";
+    let body = app
+        .gql(
+            &app.token("carol", &["compliance"]),
+            q,
+            json!({ "f": filter }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let edges = body["data"]["auditLog"]["edges"].as_array().expect("edges");
+    edges.iter().map(|e| e["node"].clone()).collect()
+}
+
+const PAT: (&str, &str) = ("pat", "platform_engineer");
+const MIA: (&str, &str) = ("mia", "marketer");
+const DANA: (&str, &str) = ("dana", "data_engineer");
+
+/// Runs a publish `mutation` with `input` as `who` (sub, role).
+async fn publish(app: &TestApp, who: (&str, &str), mutation: &str, input: &Value) -> Value {
+    let token = app.token(who.0, &[who.1]);
+    app.gql(&token, mutation, json!({ "i": input })).await
+}
+
+/// The `latestVersion` of an item.
+async fn latest(app: &TestApp, query: &str, key: &str) -> Value {
+    item(app, query, key).await["latestVersion"].clone()
+}
+
+fn field(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn the_built_in_catalog_is_seeded() {
+    let app = spawn_app().await;
+    let connectors = list(&app, "connectors", "").await;
+    for k in [
+        "webhook",
+        "postgres",
+        "file",
+        "slack",
+        "hubspot",
+        "salesforce",
+    ] {
+        assert!(connectors.contains(&k.to_string()), "{k} in {connectors:?}");
+    }
+    assert_eq!(list(&app, "contracts", "").await.len(), 8);
+    assert_eq!(list(&app, "templates", "").await.len(), 7);
+}
+
+#[tokio::test]
+async fn paging_with_first_and_after_walks_every_template_once() {
+    let app = spawn_app().await;
+    let q = "query($a: String) { templates(first: 2, after: $a) { edges { cursor node { key } } \
+             pageInfo { hasNextPage endCursor } } }";
+    let (mut seen, mut after, mut pages) = (Vec::new(), Value::Null, 0);
+    loop {
+        let body = view(&app, q, json!({ "a": after })).await;
+        let page = keys(&body, "templates");
+        assert!(!page.is_empty() && page.len() <= 2, "{body}");
+        seen.extend(page);
+        pages += 1;
+        let info = &body["data"]["templates"]["pageInfo"];
+        if info["hasNextPage"] == json!(false) {
+            break;
+        }
+        assert!(pages < 10, "pagination does not end: {seen:?}");
+        after = info["endCursor"].clone();
+    }
+    assert_eq!(pages, 4, "7 templates in pages of 2");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 7, "no duplicates, none missing: {seen:?}");
+    assert_eq!(
+        seen,
+        list(&app, "templates", "").await,
+        "same order as one page"
+    );
+}
+
+#[tokio::test]
+async fn search_is_case_insensitive_text_search() {
+    let app = spawn_app().await;
+    assert_eq!(
+        list(&app, "templates", r#", search: "ROUTING""#).await,
+        ["lead-routing"]
+    );
+    assert!(
+        list(&app, "templates", r#", search: "zzz-nothing""#)
+            .await
+            .is_empty()
+    );
+    let contracts = list(&app, "contracts", r#", search: "form_submitted""#).await;
+    assert_eq!(contracts, ["event.form_submitted"]);
+    // `_` and `%` are literals, not LIKE wildcards.
+    assert!(
+        list(&app, "templates", r#", search: "lead_c""#)
+            .await
+            .is_empty()
+    );
+    assert!(
+        list(&app, "templates", r#", search: "lead%""#)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn filters_by_category_lifecycle_and_owner() {
+    let app = spawn_app().await;
+    let crm = list(&app, "connectors", r#", category: "crm""#).await;
+    assert_eq!(crm, ["hubspot", "salesforce"]);
+    let events = list(&app, "contracts", r#", category: "event""#).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(events.iter().all(|k| k.starts_with("event.")), "{events:?}");
+    assert_eq!(
+        list(&app, "templates", r#", owner: "sales-ops""#).await,
+        ["lead-routing"]
+    );
+    assert_eq!(
+        list(&app, "templates", ", lifecycle: PUBLISHED")
+            .await
+            .len(),
+        7
+    );
+    assert!(
+        list(&app, "templates", ", lifecycle: DEPRECATED")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_connector_shows_its_versions_and_settings_schema() {
+    let app = spawn_app().await;
+    let q = r#"{ connector(key: "webhook") { key category latestVersion
+                versions { version lifecycle direction settingsSchema actions } } }"#;
+    let body = view(&app, q, json!({})).await;
+    let c = &body["data"]["connector"];
+    assert_eq!(c["category"], "generic", "{body}");
+    assert_eq!(c["latestVersion"], "1.0.0");
+    let v = &c["versions"][0];
+    assert_eq!(v["version"], "1.0.0");
+    assert_eq!(v["lifecycle"], "PUBLISHED");
+    assert_eq!(v["direction"], "destination");
+    assert_eq!(v["settingsSchema"]["type"], "object");
+    assert_eq!(v["settingsSchema"]["properties"]["url"]["type"], "string");
+    assert_eq!(
+        v["settingsSchema"]["properties"]["secret"]["x-secret"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn a_contract_lists_its_fields_with_pii_classes() {
+    let app = spawn_app().await;
+    let q = r#"{ contract(name: "event.form_submitted") { versions { compatibility
+                fields { name type required pii description } } } }"#;
+    let body = view(&app, q, json!({})).await;
+    let v = &body["data"]["contract"]["versions"][0];
+    assert_eq!(v["compatibility"], "FULL", "{body}");
+    let fields = v["fields"].as_array().expect("fields");
+    let by_name = |n: &str| fields.iter().find(|f| f["name"] == n).cloned();
+    let source = by_name("source_category").expect("source_category field");
+    assert_eq!(source["type"], "string");
+    assert_eq!(source["required"], true);
+    assert_eq!(source["pii"], "none");
+    assert!(!source["description"].as_str().unwrap_or("").is_empty());
+    assert_eq!(by_name("email").expect("email field")["pii"], "personal");
+}
+
+#[tokio::test]
+async fn a_template_shows_its_trigger_and_steps() {
+    let app = spawn_app().await;
+    let q = r#"{ template(key: "lead-capture") { versions { trigger steps } } }"#;
+    let body = view(&app, q, json!({})).await;
+    let v = &body["data"]["template"]["versions"][0];
+    assert_eq!(v["trigger"]["contract"], "event.form_submitted", "{body}");
+    let types: Vec<&str> = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["validate", "dedupe", "suppress", "map", "deliver", "notify"]
+    );
+}
+
+#[tokio::test]
+async fn publishing_a_template_version_updates_the_item_and_is_audited() {
+    let app = spawn_app().await;
+    let input = input_from(&app, TEMPLATE, "lead-capture", "1.1.0").await;
+    let body = publish(&app, PAT, PUBLISH_TEMPLATE, &input).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let v = &body["data"]["publishTemplateVersion"];
+    assert_eq!(v["version"], "1.1.0");
+    assert_eq!(v["lifecycle"], "PUBLISHED");
+    assert_eq!(v["createdBy"], "pat");
+    assert_eq!(v["steps"], input["definition"]["steps"]);
+    let it = item(&app, TEMPLATE, "lead-capture").await;
+    assert_eq!(it["latestVersion"], "1.1.0");
+    assert_eq!(it["versions"][0]["version"], "1.1.0", "newest first");
+    assert_eq!(it["versions"][1]["version"], "1.0.0");
+    let entries = audit(&app, json!({ "target": "template:lead-capture@1.1.0" })).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["action"], "template.publish");
+    assert_eq!(entries[0]["actor"], "pat");
+    assert_eq!(entries[0]["outcome"], "allowed");
+    assert_eq!(entries[0]["after"]["version"], "1.1.0");
+}
+
+#[tokio::test]
+async fn republishing_or_publishing_a_lower_version_conflicts() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, TEMPLATE, "lead-capture", "1.1.0").await;
+    let first = publish(&app, PAT, PUBLISH_TEMPLATE, &input).await;
+    assert!(first["errors"].is_null(), "{first}");
+    let again = publish(&app, PAT, PUBLISH_TEMPLATE, &input).await;
+    assert_eq!(error_code(&again), Some("CONFLICT"), "{again}");
+    input["version"] = json!("1.0.5");
+    let lower = publish(&app, PAT, PUBLISH_TEMPLATE, &input).await;
+    assert_eq!(error_code(&lower), Some("CONFLICT"), "{lower}");
+    assert!(
+        error_message(&lower).contains("1.1.0"),
+        "names the newest: {lower}"
+    );
+    let versions = item(&app, TEMPLATE, "lead-capture").await["versions"].clone();
+    assert_eq!(versions.as_array().map(Vec::len), Some(2), "{versions}");
+    let entries = audit(&app, json!({ "target": "template:lead-capture@1.0.5" })).await;
+    assert!(
+        entries.is_empty(),
+        "a refused publish writes nothing: {entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_marketer_may_not_publish_and_the_attempt_is_audited() {
+    let app = spawn_app().await;
+    let input = input_from(&app, TEMPLATE, "lead-capture", "1.2.0").await;
+    let body = publish(&app, MIA, PUBLISH_TEMPLATE, &input).await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
+    assert_eq!(latest(&app, TEMPLATE, "lead-capture").await, "1.0.0");
+    let entries = audit(&app, json!({ "target": "template:lead-capture@1.2.0" })).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["actor"], "mia");
+    assert_eq!(entries[0]["action"], "template.publish");
+    assert_eq!(entries[0]["outcome"], "denied");
+}
+
+#[tokio::test]
+async fn an_invalid_json_schema_is_refused_and_nothing_is_written() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, CONTRACT, "event.form_submitted", "1.1.0").await;
+    input["definition"]["schema"] = json!({ "type": "strnig" });
+    let audit_before = audit(&app, json!({})).await.len();
+    let body = publish(&app, DANA, PUBLISH_CONTRACT, &input).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    assert!(
+        field(&body).starts_with("input.definition.schema"),
+        "{body}"
+    );
+    let it = item(&app, CONTRACT, "event.form_submitted").await;
+    assert_eq!(
+        it["versions"].as_array().map(Vec::len),
+        Some(1),
+        "no version added"
+    );
+    assert_eq!(it["latestVersion"], "1.0.0");
+    assert_eq!(
+        audit(&app, json!({})).await.len(),
+        audit_before,
+        "no audit entry"
+    );
+}
+
+/// Publishes `input` as a platform engineer, expecting BAD_USER_INPUT; returns the body.
+async fn publish_as_platform(app: &TestApp, mutation: &str, input: Value) -> Value {
+    let body = publish(app, PAT, mutation, &input).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn an_unknown_definition_field_is_named() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, CONTRACT, "lead", "1.1.0").await;
+    input["definition"]["colour"] = json!("blue");
+    let body = publish_as_platform(&app, PUBLISH_CONTRACT, input).await;
+    assert!(field(&body).starts_with("input.definition"), "{body}");
+    assert!(error_message(&body).contains("colour"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unknown_category_is_named() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, TEMPLATE, "alerting", "1.1.0").await;
+    input["category"] = json!("astrology");
+    let body = publish_as_platform(&app, PUBLISH_TEMPLATE, input).await;
+    assert_eq!(field(&body), "input.category", "{body}");
+    assert!(error_message(&body).contains("astrology"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unknown_step_type_is_named_with_its_index() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, TEMPLATE, "lead-capture", "1.1.0").await;
+    input["definition"]["steps"][2]["type"] = json!("teleport");
+    let body = publish_as_platform(&app, PUBLISH_TEMPLATE, input).await;
+    assert_eq!(field(&body), "input.definition.steps[2].type", "{body}");
+    assert!(error_message(&body).contains("teleport"), "{body}");
+}
+
+#[tokio::test]
+async fn a_template_reading_a_field_the_contract_lacks_is_refused() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, TEMPLATE, "lead-capture", "1.1.0").await;
+    let fields = input["definition"]["reads"][0]["fields"]
+        .as_array_mut()
+        .expect("lead-capture reads fields");
+    fields.push(json!("shoe_size"));
+    let body = publish_as_platform(&app, PUBLISH_TEMPLATE, input).await;
+    assert!(
+        field(&body).starts_with("input.definition.reads[0].fields"),
+        "{body}"
+    );
+    assert!(error_message(&body).contains("shoe_size"), "{body}");
+    assert_eq!(latest(&app, TEMPLATE, "lead-capture").await, "1.0.0");
+}
+
+#[tokio::test]
+async fn deprecating_a_version_is_audited_and_cannot_be_undone() {
+    let app = spawn_app().await;
+    let token = app.token("pat", &["platform_engineer"]);
+    let vars = |l: &str| json!({ "kind": "TEMPLATE", "k": "alerting", "v": "1.0.0", "l": l });
+    let body = app.gql(&token, SET_LIFECYCLE, vars("DEPRECATED")).await;
+    assert_eq!(
+        body["data"]["setLifecycle"]["lifecycle"], "DEPRECATED",
+        "{body}"
+    );
+    assert_eq!(
+        item(&app, TEMPLATE, "alerting").await["lifecycle"],
+        "DEPRECATED"
+    );
+    assert_eq!(
+        list(&app, "templates", ", lifecycle: DEPRECATED").await,
+        ["alerting"]
+    );
+    let entries = audit(&app, json!({ "action": "template.lifecycle" })).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["target"], "template:alerting@1.0.0");
+    assert_eq!(entries[0]["actor"], "pat");
+    assert_eq!(entries[0]["before"], json!({ "lifecycle": "published" }));
+    assert_eq!(entries[0]["after"], json!({ "lifecycle": "deprecated" }));
+
+    let back = app.gql(&token, SET_LIFECYCLE, vars("PUBLISHED")).await;
+    assert_eq!(error_code(&back), Some("CONFLICT"), "{back}");
+    assert_eq!(
+        item(&app, TEMPLATE, "alerting").await["lifecycle"],
+        "DEPRECATED"
+    );
+    let marketer = app.token("mia", &["marketer"]);
+    let denied = app.gql(&marketer, SET_LIFECYCLE, vars("RETIRED")).await;
+    assert_eq!(error_code(&denied), Some("FORBIDDEN"), "{denied}");
+}
+
+#[tokio::test]
+async fn a_data_engineer_publishes_contracts_but_not_templates() {
+    let app = spawn_app().await;
+    let contract = input_from(&app, CONTRACT, "lead", "1.0.1").await;
+    let ok = publish(&app, DANA, PUBLISH_CONTRACT, &contract).await;
+    assert!(ok["errors"].is_null(), "{ok}");
+    assert_eq!(ok["data"]["publishContractVersion"]["createdBy"], "dana");
+    assert_eq!(latest(&app, CONTRACT, "lead").await, "1.0.1");
+    let template = input_from(&app, TEMPLATE, "lead-capture", "1.1.0").await;
+    let denied = publish(&app, DANA, PUBLISH_TEMPLATE, &template).await;
+    assert_eq!(error_code(&denied), Some("FORBIDDEN"), "{denied}");
+    assert_eq!(latest(&app, TEMPLATE, "lead-capture").await, "1.0.0");
+}

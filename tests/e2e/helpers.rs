@@ -122,9 +122,12 @@ impl TestApp {
 
     /// Runs a query as `token`; returns the whole response body.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.gql_raw(Some(token), json!({ "query": query, "variables": variables }))
-            .await
-            .1
+        self.gql_raw(
+            Some(token),
+            json!({ "query": query, "variables": variables }),
+        )
+        .await
+        .1
     }
 
     /// Runs the real `switchyard` binary with this app's data dir, database and policy.

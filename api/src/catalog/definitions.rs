@@ -364,8 +364,7 @@ pub fn check_json_schema(field: &str, schema: &Value) -> ApiResult<()> {
             format!("not a valid JSON Schema: {e}"),
         ));
     }
-    jsonschema::options()
-        .build(schema)
+    crate::contracts::schema::compile(schema)
         .map_err(|e| ApiError::bad_input(field, format!("JSON Schema does not compile: {e}")))?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 mod audit_log;
 mod catalog;
 mod me;
+mod write_keys;
 
 use crate::audit::Actor;
 use crate::config::GraphqlLimits;
@@ -19,7 +20,7 @@ use base64::Engine as _;
 pub struct QueryRoot(me::MeQuery, catalog::CatalogQuery, audit_log::AuditQuery);
 
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(catalog::CatalogMutation);
+pub struct MutationRoot(catalog::CatalogMutation, write_keys::WriteKeyMutation);
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

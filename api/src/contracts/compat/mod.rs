@@ -1,0 +1,1 @@
+//! JSON Schema compatibility engine (being written).

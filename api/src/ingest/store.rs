@@ -1,0 +1,167 @@
+//! Writing one request's accepted events and drift counters in one transaction. The caller
+//! answers only after `commit` returned, so an acknowledged event is on disk.
+
+use super::Violation;
+use crate::db::begin_write;
+use entity::{contact, contract_drift, event};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
+    sea_query::{Expr, ExprTrait},
+};
+use std::collections::{BTreeMap, HashSet};
+
+/// Most distinct drift rows kept per contract; beyond it new kinds of violation are only counted
+/// in existing rows.
+const MAX_DRIFT_ROWS_PER_CONTRACT: u64 = 500;
+
+/// A drift observation: (contract, version, rule, pointer) → (count, last message).
+pub type Drift = BTreeMap<(String, String, String, String), (i64, String)>;
+
+/// Adds `violations` of an event of `contract`/`version` to `drift`, folding array indices.
+pub fn observe(drift: &mut Drift, contract: &str, version: &str, violations: &[Violation]) {
+    for v in violations {
+        let pointer: String = v
+            .pointer
+            .split('/')
+            .map(|s| {
+                if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
+                    "*"
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let pointer: String = pointer.chars().take(300).collect();
+        let entry = drift
+            .entry((
+                contract.to_string(),
+                version.to_string(),
+                v.rule.clone(),
+                pointer,
+            ))
+            .or_insert((0, String::new()));
+        entry.0 += 1;
+        entry.1 = v.message.chars().take(500).collect();
+    }
+}
+
+/// Inserts the events whose ids are new and records drift; returns the ids that already
+/// existed (duplicates), which were not written.
+pub async fn commit(
+    db: &DatabaseConnection,
+    rows: Vec<event::ActiveModel>,
+    drift: &Drift,
+    contacts: &[super::ContactUpsert],
+) -> Result<HashSet<String>, DbErr> {
+    let tx = begin_write(db).await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.id.try_as_ref().cloned())
+        .collect();
+    let mut existing = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let found = event::Entity::find()
+            .filter(event::Column::Id.is_in(chunk.iter().cloned()))
+            .all(&tx)
+            .await?;
+        existing.extend(found.into_iter().map(|e| e.id));
+    }
+    let mut seen = existing.clone();
+    let fresh: Vec<event::ActiveModel> = rows
+        .into_iter()
+        .filter(|r| r.id.try_as_ref().is_some_and(|id| seen.insert(id.clone())))
+        .collect();
+    for chunk in fresh.chunks(200) {
+        event::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
+    }
+    let now = crate::audit::now_string();
+    for ((contract, version, rule, pointer), (count, message)) in drift {
+        let updated = contract_drift::Entity::update_many()
+            .col_expr(
+                contract_drift::Column::Count,
+                Expr::col(contract_drift::Column::Count).add(*count),
+            )
+            .col_expr(contract_drift::Column::LastSeenAt, Expr::value(now.clone()))
+            .col_expr(
+                contract_drift::Column::LastMessage,
+                Expr::value(message.clone()),
+            )
+            .filter(contract_drift::Column::Contract.eq(contract.as_str()))
+            .filter(contract_drift::Column::Version.eq(version.as_str()))
+            .filter(contract_drift::Column::Rule.eq(rule.as_str()))
+            .filter(contract_drift::Column::Pointer.eq(pointer.as_str()))
+            .exec(&tx)
+            .await?;
+        if updated.rows_affected > 0 {
+            continue;
+        }
+        let rows_for_contract = contract_drift::Entity::find()
+            .filter(contract_drift::Column::Contract.eq(contract.as_str()))
+            .count(&tx)
+            .await?;
+        if rows_for_contract >= MAX_DRIFT_ROWS_PER_CONTRACT {
+            continue;
+        }
+        contract_drift::ActiveModel {
+            contract: Set(contract.clone()),
+            version: Set(version.clone()),
+            rule: Set(rule.clone()),
+            pointer: Set(pointer.clone()),
+            count: Set(*count),
+            first_seen_at: Set(now.clone()),
+            last_seen_at: Set(now.clone()),
+            last_message: Set(message.clone()),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+    }
+    for (external_id, email, traits) in contacts {
+        upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
+    }
+    tx.commit().await?;
+    Ok(existing)
+}
+
+/// Merges `traits` into the contact `external_id` (created if new).
+async fn upsert_contact(
+    tx: &sea_orm::DatabaseTransaction,
+    external_id: &str,
+    email: Option<&str>,
+    traits: &serde_json::Value,
+) -> Result<(), DbErr> {
+    let now = crate::audit::now_string();
+    let found = contact::Entity::find()
+        .filter(contact::Column::ExternalId.eq(external_id))
+        .one(tx)
+        .await?;
+    match found {
+        Some(row) => {
+            let mut merged: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&row.traits).unwrap_or_default();
+            if let Some(new) = traits.as_object() {
+                merged.extend(new.clone());
+            }
+            let email = email.map(str::to_string).or(row.email.clone());
+            let mut active: contact::ActiveModel = row.into();
+            active.traits = Set(serde_json::Value::Object(merged).to_string());
+            active.email = Set(email);
+            active.updated_at = Set(now);
+            active.update(tx).await?;
+        }
+        None => {
+            contact::ActiveModel {
+                external_id: Set(external_id.to_string()),
+                email: Set(email.map(str::to_string)),
+                traits: Set(traits.to_string()),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(tx)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! One row per accepted (or flagged) event. The primary key is the event's own id, so re-sending
+//! an event is a no-op. `payload` is the JSON text as received.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// The contract name (`event.form_submitted`).
+    pub event_type: String,
+    pub contract_version_id: i64,
+    pub version: String,
+    pub occurred_at: String,
+    pub received_at: String,
+    pub source: Option<String>,
+    pub write_key_id: Option<i64>,
+    /// `accepted`, or `flagged` when it violated a contract in `flag` mode.
+    pub status: String,
+    #[sea_orm(column_type = "Text")]
+    pub payload: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
