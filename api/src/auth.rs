@@ -24,14 +24,23 @@ pub struct Subject {
     pub roles: Vec<String>,
 }
 
+/// Token claims. The registered claims are optional here so that a missing or mistyped one is
+/// reported by jsonwebtoken's own required-claim checks (naming the claim), not as a generic
+/// parse error; they are all required by [`validation`]. `aud` may be a string or a list.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
-    sub: String,
-    iss: String,
-    aud: String,
-    exp: i64,
-    nbf: i64,
-    iat: i64,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+    #[serde(default)]
+    iat: Option<i64>,
     #[serde(default)]
     roles: Vec<String>,
 }
@@ -118,13 +127,14 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::Unauthenticated(describe(e.kind())))?;
         let claims = data.claims;
-        if claims.sub.trim().is_empty() {
+        let sub = claims.sub.unwrap_or_default();
+        if sub.trim().is_empty() {
             return Err(ApiError::Unauthenticated(
                 "token `sub` claim is empty".into(),
             ));
         }
         Ok(Subject {
-            sub: claims.sub,
+            sub,
             roles: claims.roles,
         })
     }
@@ -151,12 +161,12 @@ impl Authenticator {
         }
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
-            sub: sub.to_string(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            exp: now + ttl_seconds,
-            nbf: now - 1,
-            iat: now,
+            sub: Some(sub.to_string()),
+            iss: Some(self.issuer.clone()),
+            aud: Some(self.audience.clone().into()),
+            exp: Some((now + ttl_seconds).into()),
+            nbf: Some((now - 1).into()),
+            iat: Some(now),
             roles: roles.to_vec(),
         };
         Ok(jsonwebtoken::encode(

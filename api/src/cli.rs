@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check a proposed data contract version against the registry (for CI), or print one.
+    Contract {
+        #[command(subcommand)]
+        command: ContractCommand,
+    },
     /// Manage the catalog from files.
     Catalog {
         #[command(subcommand)]
@@ -119,6 +124,26 @@ pub enum AuditCommand {
     },
     /// Sign and store a checkpoint of the current chain head, and print it.
     Checkpoint,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Check FILE (a contract document, YAML or JSON) against the registered versions and
+    /// consumers. Exit 0 compatible, 1 breaking, 2 bad input.
+    Check {
+        file: PathBuf,
+        /// A running server's base URL (token from SWITCHYARD_TOKEN); default: the database.
+        #[arg(long)]
+        against: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::contracts::cli::Format,
+    },
+    /// Print a registered contract version as a document `contract check` accepts.
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => run_policy(&config, command).await,
+        Command::Contract { command } => Ok(run_contract(&config, command).await),
         Command::Audit { command } => run_audit(&config, command).await,
         Command::Catalog {
             command: CatalogCommand::Apply { dir },
@@ -212,6 +238,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn run_contract(config: &Config, command: ContractCommand) -> ExitCode {
+    use crate::contracts::cli as c;
+    let result = match command {
+        ContractCommand::Check {
+            file,
+            against,
+            format,
+        } => {
+            let checked = match c::read_doc(&file) {
+                Ok((doc, _)) => match against {
+                    Some(url) => c::check_remote(&url, &doc).await,
+                    None => c::check_db(config, &doc).await,
+                },
+                Err(e) => Err(e),
+            };
+            checked.map(|report| c::print(&report, format))
+        }
+        ContractCommand::Show { name, version } => c::show(config, &name, version.as_deref())
+            .await
+            .map(|yaml| {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }),
+    };
+    result.unwrap_or_else(|c::BadInput(msg)| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    })
 }
 
 /// `90s`, `30m`, `1h`, `7d`, or plain seconds.

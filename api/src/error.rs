@@ -55,6 +55,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A contract version that breaks compatibility or consumers (CONFLICT, with the report).
+    #[error("{}", crate::contracts::registry::refusal(.0))]
+    Incompatible(Box<crate::contracts::registry::Report>),
     #[error("internal error")]
     Internal(String),
 }
@@ -79,7 +82,7 @@ impl ApiError {
             ApiError::Forbidden(_) => Code::Forbidden,
             ApiError::BadInput { .. } => Code::BadUserInput,
             ApiError::NotFound(_) => Code::NotFound,
-            ApiError::Conflict(_) => Code::Conflict,
+            ApiError::Conflict(_) | ApiError::Incompatible(_) => Code::Conflict,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -122,8 +125,19 @@ impl ErrorExtensions for ApiError {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, e| {
             e.set("code", self.code().as_str());
-            if let ApiError::BadInput { field, .. } = self {
+            if let ApiError::BadInput { field, .. } = self
+                && !field.is_empty()
+            {
                 e.set("field", field.as_str());
+            }
+            if let ApiError::Incompatible(report) = self {
+                e.set("field", "input.definition.schema");
+                if let Ok(v) = async_graphql::to_value(&report.breaking) {
+                    e.set("breaking", v);
+                }
+                if let Ok(v) = async_graphql::to_value(&report.consumers) {
+                    e.set("consumers", v);
+                }
             }
         })
     }

@@ -52,6 +52,8 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         .route("/v1/batch", post(ingest::routes::batch))
         .route_layer(middleware::from_fn(crate::metrics::track))
         .layer(RequestBodyLimitLayer::new(ingest::MAX_BODY_BYTES))
+        // Segment SDKs may gzip their batches; the limit above applies to the inflated body.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state.clone());
     let ctx = Ctx { state, schema };
     let request_id = header::HeaderName::from_static(REQUEST_ID);
@@ -127,7 +129,7 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
             );
         }
     };
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let batch: BatchRequest = match parse_batch(&body) {
         Ok(b) => b,
         Err(e) => {
             return error_response(
@@ -159,6 +161,20 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
     let batch = batch.data(actor);
     let response = ctx.schema.execute_batch(batch).await;
     Json(with_codes(response)).into_response()
+}
+
+/// A JSON object is one operation; any JSON array (even an empty one) is a batch.
+fn parse_batch(body: &[u8]) -> Result<BatchRequest, serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    match value {
+        serde_json::Value::Array(items) => Ok(BatchRequest::Batch(
+            items
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(BatchRequest::Single(serde_json::from_value(other)?)),
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

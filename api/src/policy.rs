@@ -229,6 +229,10 @@ async fn load(dir: &Path) -> anyhow::Result<Loaded> {
         .await
         .map_err(|e| anyhow::anyhow!("{POLICY_FILE}: {e}"))?;
     enforcer.add_function("objMatch", OperatorFunction::Arg2(obj_match_dynamic));
+    // casbin skips missing model sections silently; a model that cannot decide is broken.
+    enforcer
+        .enforce(("user:policy-probe", "probe:object", "probe"))
+        .map_err(|e| anyhow::anyhow!("{MODEL_FILE}: the model cannot decide requests: {e}"))?;
     Ok(Loaded {
         enforcer,
         fingerprint,

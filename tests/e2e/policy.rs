@@ -300,7 +300,7 @@ async fn broken_model_keeps_the_last_good_policy(broken_model: &str) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
         viewer_may_publish(&app).await,
-        "the last good policy stays in force"
+        "the last good policy must stay in force; the broken model.conf was loaded instead"
     );
 
     replace(dir.path(), "model.conf", &model);

@@ -158,6 +158,13 @@ pub async fn publish(
     definitions::validate(&doc)?;
     references::check(db, &doc, &[]).await?;
     let tx = crate::db::begin_write(db).await?;
+    if kind == Kind::Contract {
+        // Checked inside the write transaction, so no other version slips in between.
+        let report = crate::contracts::registry::check(&tx, &doc).await?;
+        if !report.compatible {
+            return Err(ApiError::Incompatible(Box::new(report)));
+        }
+    }
     let version = write_version(&tx, actor, &doc).await?;
     tx.commit().await?;
     Ok(version)

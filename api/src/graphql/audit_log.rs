@@ -12,7 +12,7 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// Audit entries, oldest first. Requires `read` on `audit:log`.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

@@ -399,7 +399,7 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// Connectors: kinds of external systems.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn connectors(
         &self,
@@ -427,7 +427,7 @@ impl CatalogQuery {
     }
 
     /// Workflow templates business users instantiate.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn templates(
         &self,
@@ -455,7 +455,7 @@ impl CatalogQuery {
     }
 
     /// Data contracts.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn contracts(
         &self,
@@ -514,7 +514,7 @@ pub struct PublishInput {
 }
 
 impl PublishInput {
-    fn into_doc(self, kind: Kind) -> CatalogDoc {
+    pub(crate) fn into_doc(self, kind: Kind) -> CatalogDoc {
         CatalogDoc {
             kind,
             key: self.key,

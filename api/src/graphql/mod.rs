@@ -6,6 +6,7 @@
 
 mod audit_log;
 mod catalog;
+mod contracts;
 mod me;
 mod write_keys;
 
@@ -17,9 +18,16 @@ use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 use base64::Engine as _;
 
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(me::MeQuery, catalog::CatalogQuery, audit_log::AuditQuery);
+#[graphql(name = "Query")]
+pub struct QueryRoot(
+    me::MeQuery,
+    catalog::CatalogQuery,
+    contracts::ContractsQuery,
+    audit_log::AuditQuery,
+);
 
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(catalog::CatalogMutation, write_keys::WriteKeyMutation);
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
