@@ -59,6 +59,8 @@ pub struct TestApp {
 pub struct Setup {
     pub policy_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// Token verification settings (e.g. a public key) instead of the development secret.
+    pub auth: Option<api::config::AuthConfig>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -78,7 +80,10 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         catalog_dir: Some(catalog_dir()),
         ..Default::default()
     };
-    let config = Config::load(&args, None).expect("config");
+    let mut config = Config::load(&args, None).expect("config");
+    if let Some(auth) = setup.auth {
+        config.auth = auth;
+    }
     let app = api::server::build(config.clone()).await.expect("build app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

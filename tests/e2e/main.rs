@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod auth_keys;
 mod catalog;
 mod cli;
 mod contracts;

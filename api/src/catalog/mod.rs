@@ -6,6 +6,7 @@
 
 pub mod definitions;
 pub mod references;
+pub mod rules;
 pub mod seed;
 
 use crate::audit::{self, Actor, Change};

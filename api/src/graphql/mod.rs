@@ -6,6 +6,7 @@
 
 mod audit_log;
 mod catalog;
+mod catalog_types;
 mod contracts;
 mod me;
 mod write_keys;

@@ -5,13 +5,14 @@
 //! Exit codes: 0 success, 1 a check failed (policy test mismatch, audit tampering), 2 an error
 //! (bad input, unreachable database).
 
-use crate::audit::{self, Actor, Signer};
+mod audit_cmd;
+mod policy_cmd;
+
+use crate::audit::Actor;
 use crate::auth::Authenticator;
 use crate::catalog::seed;
 use crate::config::{CommonArgs, Config, LogFormat};
-use crate::policy::{self, Policy};
 use clap::{Parser, Subcommand};
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -217,9 +218,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::graphql::sdl());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Policy { command } => run_policy(&config, command).await,
+        Command::Policy { command } => policy_cmd::run_policy(&config, command).await,
         Command::Contract { command } => Ok(run_contract(&config, command).await),
-        Command::Audit { command } => run_audit(&config, command).await,
+        Command::Audit { command } => audit_cmd::run_audit(&config, command).await,
         Command::Catalog {
             command: CatalogCommand::Apply { dir },
         } => {
@@ -286,172 +287,6 @@ pub fn parse_ttl(s: &str) -> anyhow::Result<i64> {
     };
     anyhow::ensure!(n > 0 && n <= 365, "--ttl: must be between 1 and 365 units");
     Ok(n * mult)
-}
-
-async fn run_policy(config: &Config, command: PolicyCommand) -> anyhow::Result<ExitCode> {
-    let engine = Policy::load(&config.policy_dir).await?;
-    match command {
-        PolicyCommand::Test => {
-            let cases = policy::read_cases(&config.policy_dir)?;
-            let mut failed = 0;
-            for case in &cases {
-                let d = engine.decide_for(
-                    std::slice::from_ref(&case.subject),
-                    &case.object,
-                    &case.action,
-                );
-                if d.allowed != case.expected {
-                    failed += 1;
-                    println!(
-                        "FAIL tests.csv:{}: {} {} {} expected {} got {} ({})",
-                        case.line,
-                        case.subject,
-                        case.action,
-                        case.object,
-                        if case.expected { "allow" } else { "deny" },
-                        if d.allowed { "allow" } else { "deny" },
-                        d.rule.as_deref().unwrap_or("no rule matched")
-                    );
-                }
-            }
-            println!("{} passed, {failed} failed", cases.len() - failed);
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        PolicyCommand::Explain {
-            sub,
-            roles,
-            obj,
-            act,
-        } => {
-            let mut subjects = Vec::new();
-            if sub.starts_with("role:") || sub.starts_with("user:") {
-                subjects.push(sub.clone());
-            } else {
-                subjects.push(format!("user:{sub}"));
-            }
-            subjects.extend(roles.iter().map(|r| format!("role:{r}")));
-            let d = engine.decide_for(&subjects, &obj, &act);
-            println!("{}", if d.allowed { "allow" } else { "deny" });
-            match d.rule {
-                Some(rule) => println!("  decided by {rule}"),
-                None => println!(
-                    "  no rule allows {} to {act} {obj}: denied by default",
-                    subjects.join(" + ")
-                ),
-            }
-            if !d.allowed {
-                let who = engine.roles_allowed(&obj, &act);
-                if !who.is_empty() {
-                    println!("  roles that may: {}", who.join(", "));
-                }
-            }
-            Ok(if d.allowed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-    }
-}
-
-async fn run_audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let db = crate::db::connect(&config.database_url).await?;
-    match command {
-        AuditCommand::Verify {
-            checkpoint,
-            public_key,
-        } => {
-            let report = audit::verify(&db).await?;
-            if let Some((seq, problem)) = &report.problem {
-                println!("FAIL: audit chain broken at entry {seq}: {problem}");
-                return Ok(ExitCode::from(1));
-            }
-            println!("ok: {} entries, hash chain intact", report.entries);
-            if let Some(path) = checkpoint {
-                let cp = read_checkpoint(&path)?;
-                let trusted = match public_key {
-                    Some(hex_key) => {
-                        let bytes: [u8; 32] = hex::decode(hex_key.trim())
-                            .ok()
-                            .and_then(|b| b.try_into().ok())
-                            .ok_or_else(|| {
-                                anyhow::anyhow!("--public-key: must be 32 bytes of hex")
-                            })?;
-                        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| {
-                            anyhow::anyhow!("--public-key: not an Ed25519 public key")
-                        })?
-                    }
-                    None => Signer::load_or_create(&config.audit_key_file)?.verifying_key(),
-                };
-                if let Err(e) = audit::verify_checkpoint(&db, &cp, &trusted).await {
-                    println!("FAIL: {e}");
-                    return Ok(ExitCode::from(1));
-                }
-                println!(
-                    "ok: matches the checkpoint signed at {} (entry {})",
-                    cp.signed_at, cp.seq
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        AuditCommand::Export { since } => {
-            let signer = Signer::load_or_create(&config.audit_key_file)?;
-            let filter = audit::AuditFilter {
-                since,
-                ..Default::default()
-            };
-            let mut out = std::io::stdout().lock();
-            let mut after = 0i64;
-            loop {
-                let page = audit::list(&db, &filter, after, 1000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for row in page {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&audit::ExportedEntry::from(row))?
-                    )?;
-                }
-            }
-            let cp = audit::checkpoint(&db, &signer).await?;
-            writeln!(out, "{}", serde_json::json!({ "checkpoint": cp }))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        AuditCommand::Checkpoint => {
-            let signer = Signer::load_or_create(&config.audit_key_file)?;
-            let cp = audit::checkpoint(&db, &signer).await?;
-            println!("{}", serde_json::to_string_pretty(&cp)?);
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// A checkpoint file: a checkpoint object, `{"checkpoint": …}`, or an export whose last
-/// non-empty line is `{"checkpoint": …}`.
-fn read_checkpoint(path: &std::path::Path) -> anyhow::Result<audit::Checkpoint> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("--checkpoint {}: {e}", path.display()))?;
-    let candidate = if text.trim_start().starts_with('{')
-        && text.lines().filter(|l| !l.trim().is_empty()).count() > 1
-    {
-        text.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .to_string()
-    } else {
-        text
-    };
-    let value: serde_json::Value = serde_json::from_str(&candidate)
-        .map_err(|e| anyhow::anyhow!("--checkpoint {}: not JSON: {e}", path.display()))?;
-    let inner = value.get("checkpoint").cloned().unwrap_or(value);
-    serde_json::from_value(inner)
-        .map_err(|e| anyhow::anyhow!("--checkpoint {}: not a checkpoint: {e}", path.display()))
 }
 
 #[cfg(test)]

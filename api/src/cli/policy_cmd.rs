@@ -1,0 +1,80 @@
+//! `switchyard policy test` and `policy explain`.
+
+use crate::config::Config;
+use crate::policy::{self, Policy};
+use std::process::ExitCode;
+
+use super::PolicyCommand;
+
+pub(super) async fn run_policy(
+    config: &Config,
+    command: PolicyCommand,
+) -> anyhow::Result<ExitCode> {
+    let engine = Policy::load(&config.policy_dir).await?;
+    match command {
+        PolicyCommand::Test => {
+            let cases = policy::read_cases(&config.policy_dir)?;
+            let mut failed = 0;
+            for case in &cases {
+                let d = engine.decide_for(
+                    std::slice::from_ref(&case.subject),
+                    &case.object,
+                    &case.action,
+                );
+                if d.allowed != case.expected {
+                    failed += 1;
+                    println!(
+                        "FAIL tests.csv:{}: {} {} {} expected {} got {} ({})",
+                        case.line,
+                        case.subject,
+                        case.action,
+                        case.object,
+                        if case.expected { "allow" } else { "deny" },
+                        if d.allowed { "allow" } else { "deny" },
+                        d.rule.as_deref().unwrap_or("no rule matched")
+                    );
+                }
+            }
+            println!("{} passed, {failed} failed", cases.len() - failed);
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PolicyCommand::Explain {
+            sub,
+            roles,
+            obj,
+            act,
+        } => {
+            let mut subjects = Vec::new();
+            if sub.starts_with("role:") || sub.starts_with("user:") {
+                subjects.push(sub.clone());
+            } else {
+                subjects.push(format!("user:{sub}"));
+            }
+            subjects.extend(roles.iter().map(|r| format!("role:{r}")));
+            let d = engine.decide_for(&subjects, &obj, &act);
+            println!("{}", if d.allowed { "allow" } else { "deny" });
+            match d.rule {
+                Some(rule) => println!("  decided by {rule}"),
+                None => println!(
+                    "  no rule allows {} to {act} {obj}: denied by default",
+                    subjects.join(" + ")
+                ),
+            }
+            if !d.allowed {
+                let who = engine.roles_allowed(&obj, &act);
+                if !who.is_empty() {
+                    println!("  roles that may: {}", who.join(", "));
+                }
+            }
+            Ok(if d.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
