@@ -157,17 +157,8 @@ pub struct ContractDef {
     pub schema: Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Compatibility {
-    Backward,
-    BackwardTransitive,
-    Forward,
-    ForwardTransitive,
-    Full,
-    FullTransitive,
-    None,
-}
+/// A contract's compatibility mode (Confluent Schema Registry's), as the engine uses it.
+pub use crate::contracts::compat::Mode as Compatibility;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

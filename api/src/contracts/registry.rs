@@ -4,7 +4,7 @@
 //! is listed with whether the change breaks it. A breaking version is refused unless the mode
 //! is NONE.
 
-use super::compat::{self, Change, Mode};
+use super::compat::{self, Change};
 use crate::catalog::{
     self,
     definitions::{
@@ -100,18 +100,6 @@ fn kind_name(c: &Change) -> String {
         .unwrap_or_else(|| format!("{:?}", c.kind))
 }
 
-pub fn mode_of(c: Compatibility) -> Mode {
-    match c {
-        Compatibility::Backward => Mode::Backward,
-        Compatibility::BackwardTransitive => Mode::BackwardTransitive,
-        Compatibility::Forward => Mode::Forward,
-        Compatibility::ForwardTransitive => Mode::ForwardTransitive,
-        Compatibility::Full => Mode::Full,
-        Compatibility::FullTransitive => Mode::FullTransitive,
-        Compatibility::None => Mode::None,
-    }
-}
-
 /// The top-level field a schema pointer is about (`#/properties/email/format` → `email`).
 fn field_of(pointer: &str) -> Option<&str> {
     let rest = pointer.trim_start_matches('#').trim_start_matches('/');
@@ -147,11 +135,7 @@ pub async fn check(db: &impl ConnectionTrait, doc: &CatalogDoc) -> ApiResult<Rep
         .last()
         .map_or(proposed.compatibility, |(_, _, m)| *m);
     let existing: Vec<&Value> = history.iter().map(|(_, s, _)| s).collect();
-    let verdict = compat::check(mode_of(mode), &existing, &proposed.schema);
-    let changes = history
-        .last()
-        .map(|(_, latest, _)| compat::diff(latest, &proposed.schema))
-        .unwrap_or_default();
+    let verdict = compat::check(mode, &existing, &proposed.schema);
     let breaking: Vec<Break> = verdict
         .breaking
         .iter()
@@ -175,7 +159,7 @@ pub async fn check(db: &impl ConnectionTrait, doc: &CatalogDoc) -> ApiResult<Rep
             .unwrap_or_default(),
         against_version: history.last().map(|(v, _, _)| v.clone()),
         compatible: verdict.compatible,
-        changes: changes.iter().map(ChangeOut::from).collect(),
+        changes: verdict.changes.iter().map(ChangeOut::from).collect(),
         breaking,
         consumers,
     })
@@ -239,13 +223,7 @@ async fn consumers(
                 kind: "template".into(),
                 key: t.key.clone(),
                 version: v.version.clone(),
-                steps: steps
-                    .into_iter()
-                    .map(|s| StepUse {
-                        fields: s.fields,
-                        id: s.id,
-                    })
-                    .collect(),
+                steps,
                 fields,
                 broken: !broken_by.is_empty(),
                 broken_by,
