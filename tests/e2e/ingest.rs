@@ -303,3 +303,25 @@ async fn events_need_a_valid_write_key() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "UNAUTHENTICATED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_the_same_ids_store_each_event_once() {
+    let app = spawn_app().await;
+    let key = write_key(&app, &["event.form_submitted"]).await;
+    let batch = Value::Array(
+        (0..50)
+            .map(|i| form_submitted(&format!("c-{i}"), "web"))
+            .collect(),
+    );
+    let results = futures::future::join_all((0..4).map(|_| post_events(&app, &key, &batch))).await;
+    let mut accepted = 0;
+    for (status, body) in &results {
+        assert_eq!(*status, 202, "{body}");
+        accepted += body["accepted"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(
+        accepted, 50,
+        "each id is accepted exactly once across the racing requests"
+    );
+    assert_eq!(stored_events(&app).await, 50);
+}

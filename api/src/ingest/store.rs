@@ -6,7 +6,7 @@ use crate::db::begin_write;
 use entity::{contact, contract_drift, event};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, Set,
+    QueryFilter, Set, TryInsertResult,
     sea_query::{Expr, ExprTrait},
 };
 use std::collections::{BTreeMap, HashSet};
@@ -48,7 +48,7 @@ pub fn observe(drift: &mut Drift, contract: &str, version: &str, violations: &[V
 }
 
 /// Inserts the events whose ids are new and records drift; returns the ids that already
-/// existed (duplicates), which were not written.
+/// existed (duplicates), which were not written. `rows` must not repeat an id.
 pub async fn commit(
     db: &DatabaseConnection,
     rows: Vec<event::ActiveModel>,
@@ -60,22 +60,22 @@ pub async fn commit(
         .iter()
         .filter_map(|r| r.id.try_as_ref().cloned())
         .collect();
-    let mut existing = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let found = event::Entity::find()
-            .filter(event::Column::Id.is_in(chunk.iter().cloned()))
-            .all(&tx)
+    // `ON CONFLICT DO NOTHING RETURNING id`: ids already stored — by an earlier request or by a
+    // concurrent one on another connection — are skipped, never an error, and we learn which.
+    let mut inserted: HashSet<String> = HashSet::new();
+    for chunk in rows.chunks(200) {
+        let result = event::Entity::insert_many(chunk.to_vec())
+            .on_conflict_do_nothing_on([event::Column::Id])
+            .exec_with_returning_keys(&tx)
             .await?;
-        existing.extend(found.into_iter().map(|e| e.id));
+        if let TryInsertResult::Inserted(keys) = result {
+            inserted.extend(keys);
+        }
     }
-    let mut seen = existing.clone();
-    let fresh: Vec<event::ActiveModel> = rows
+    let existing: HashSet<String> = ids
         .into_iter()
-        .filter(|r| r.id.try_as_ref().is_some_and(|id| seen.insert(id.clone())))
+        .filter(|id| !inserted.contains(id))
         .collect();
-    for chunk in fresh.chunks(200) {
-        event::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
-    }
     let now = crate::audit::now_string();
     for ((contract, version, rule, pointer), (count, message)) in drift {
         let updated = contract_drift::Entity::update_many()
