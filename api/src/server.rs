@@ -71,21 +71,33 @@ pub async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
             config.checkpoint_interval_seconds,
         );
     }
-    println!(
-        "Switchyard is ready on http://{addr} ({} ms)",
-        started.elapsed().as_millis()
-    );
-    println!("  GraphQL API   POST http://{addr}/graphql   (Authorization: Bearer <JWT>)");
-    println!("  GraphiQL      http://{addr}/graphql");
-    println!("  Web UI        http://{addr}/");
-    println!("  Health        http://{addr}/healthz  http://{addr}/readyz  http://{addr}/metrics");
-    println!(
-        "  Database      {}",
-        crate::config::mask_url(&config.database_url)
-    );
-    println!("  Token key     {}", app.state.auth.key_source);
-    println!("  Audit key     {}", config.audit_key_file.display());
-    println!("  Get a token:  switchyard token --sub alice --role marketer");
+    // One write, ignoring errors: a closed stdout (a supervisor that stopped reading) must not
+    // take the server down. The "ready" line comes last, after everything else is printed.
+    let banner = [
+        format!("  GraphQL API   POST http://{addr}/graphql   (Authorization: Bearer <JWT>)"),
+        format!("  GraphiQL      http://{addr}/graphql"),
+        format!("  Web UI        http://{addr}/"),
+        format!(
+            "  Health        http://{addr}/healthz  http://{addr}/readyz  http://{addr}/metrics"
+        ),
+        format!(
+            "  Database      {}",
+            crate::config::mask_url(&config.database_url)
+        ),
+        format!("  Token key     {}", app.state.auth.key_source),
+        format!("  Audit key     {}", config.audit_key_file.display()),
+        "  Get a token:  switchyard token --sub alice --role marketer".to_string(),
+        format!(
+            "Switchyard is ready on http://{addr} ({} ms)\n",
+            started.elapsed().as_millis()
+        ),
+    ]
+    .join("\n");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     axum::serve(listener, app.router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -12,6 +12,7 @@ mod durability;
 mod graphql_limits;
 mod helpers;
 mod ingest;
+mod multiprocess;
 mod ops;
 mod policy;
 mod segment;
