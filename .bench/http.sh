@@ -39,7 +39,8 @@ sleep 0.5
 
 echo "--- switchyard: templates(first: 20), 32 connections, $DURATION"
 ( sleep 10; echo "RSS under load: $(grep VmRSS /proc/$PID/status | awk '{print $2, $3}')" ) &
+RSSPID=$!
 wrk -t2 -c32 -d"$DURATION" --latency -s "$DIR/post.lua" http://127.0.0.1:$PORT/graphql | grep -E "Requests/sec|50%|99%|Latency|Non-2xx"
-wait
+wait $RSSPID
 echo "--- trivial axum handler, same bytes from memory"
 wrk -t2 -c32 -d"$DURATION" --latency -s "$DIR/post.lua" http://127.0.0.1:$BASE_PORT/graphql | grep -E "Requests/sec|50%|99%|Latency"

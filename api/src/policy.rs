@@ -31,8 +31,16 @@ pub struct Decision {
     pub rule: Option<String>,
 }
 
+/// Decisions are pure functions of (subject, object, action) for one loaded policy, so they are
+/// memoised per policy version (a reload starts with an empty cache). Bounded: cleared when full.
+type DecisionCache = std::sync::Mutex<
+    std::collections::HashMap<(String, String, String), Result<(bool, Vec<String>), String>>,
+>;
+const DECISION_CACHE_MAX: usize = 50_000;
+
 struct Loaded {
     enforcer: Enforcer,
+    cache: DecisionCache,
     fingerprint: [u8; 32],
     /// Policy lines with their line numbers, to name the deciding rule.
     lines: Vec<(usize, Vec<String>)>,
@@ -76,7 +84,7 @@ impl Policy {
         let loaded = self.snapshot();
         let mut allow: Option<String> = None;
         for sub in subjects {
-            match loaded.enforcer.enforce_ex((sub.as_str(), obj, act)) {
+            match loaded.enforce(sub, obj, act) {
                 Ok((true, rules)) => {
                     if allow.is_none() {
                         allow = Some(loaded.describe(rules.first()));
@@ -190,6 +198,29 @@ impl Policy {
 }
 
 impl Loaded {
+    fn enforce(&self, sub: &str, obj: &str, act: &str) -> Result<(bool, Vec<Vec<String>>), String> {
+        let key = (sub.to_string(), obj.to_string(), act.to_string());
+        if let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(&key)
+        {
+            return hit
+                .clone()
+                .map(|(ok, rule)| (ok, if rule.is_empty() { vec![] } else { vec![rule] }));
+        }
+        let result = self
+            .enforcer
+            .enforce_ex((sub, obj, act))
+            .map(|(ok, rules)| (ok, rules.into_iter().next().unwrap_or_default()))
+            .map_err(|e| e.to_string());
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= DECISION_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, result.clone());
+        }
+        result.map(|(ok, rule)| (ok, if rule.is_empty() { vec![] } else { vec![rule] }))
+    }
+
     fn describe(&self, rule: Option<&Vec<String>>) -> String {
         let Some(rule) = rule else {
             return "(unnamed rule)".into();
@@ -235,6 +266,7 @@ async fn load(dir: &Path) -> anyhow::Result<Loaded> {
         .map_err(|e| anyhow::anyhow!("{MODEL_FILE}: the model cannot decide requests: {e}"))?;
     Ok(Loaded {
         enforcer,
+        cache: DecisionCache::default(),
         fingerprint,
         lines,
     })

@@ -409,3 +409,32 @@ async fn a_data_engineer_publishes_contracts_but_not_templates() {
     assert_eq!(error_code(&denied), Some("FORBIDDEN"), "{denied}");
     assert_eq!(latest(&app, TEMPLATE, "lead-capture").await, "1.0.0");
 }
+
+#[tokio::test]
+async fn template_expressions_are_compiled_at_publish_time() {
+    let app = spawn_app().await;
+    let mut input = input_from(&app, TEMPLATE, "lead-routing", "1.1.0").await;
+    let steps = input["definition"]["steps"]
+        .as_array()
+        .expect("steps")
+        .clone();
+    let route = steps
+        .iter()
+        .position(|s| s["id"] == "route")
+        .expect("route step");
+    input["definition"]["steps"][route]["config"]["rules"][0]["when"] =
+        json!("event.source_category == ");
+    let body = publish(&app, PAT, PUBLISH_TEMPLATE, &input).await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    assert_eq!(
+        field(&body),
+        format!("input.definition.steps[{route}].config.rules[0].when")
+    );
+    input["definition"]["steps"][route]["config"]["rules"][0]["when"] =
+        json!("secrets.api_key == 'x'");
+    let body = publish(&app, PAT, PUBLISH_TEMPLATE, &input).await;
+    assert!(
+        error_message(&body).contains("`secrets` is not defined"),
+        "{body}"
+    );
+}

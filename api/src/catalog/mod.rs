@@ -5,6 +5,7 @@
 //! changes after it is written; lifecycles only move forward.
 
 pub mod definitions;
+pub mod expressions;
 pub mod references;
 pub mod rules;
 pub mod seed;

@@ -280,6 +280,7 @@ fn validate_template(def: &TemplateDef) -> ApiResult<()> {
                 ));
             }
         }
+        super::expressions::check_step(&at, step.when.as_deref(), &step.config)?;
         if matches!(step.step_type.as_str(), "deliver" | "notify") {
             let slot = step.config.get("slot").and_then(Value::as_str);
             match slot {
