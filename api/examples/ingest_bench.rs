@@ -36,12 +36,16 @@ fn event(i: usize, run: &str) -> Value {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = tempfile::tempdir()?;
-    let url = args.first().cloned().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        )
-    });
+    let url = args
+        .first()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            )
+        });
     let batches: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(40);
     let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4);
     let config = Config::load(

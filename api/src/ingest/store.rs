@@ -63,7 +63,7 @@ pub async fn commit(
     // `ON CONFLICT DO NOTHING RETURNING id`: ids already stored — by an earlier request or by a
     // concurrent one on another connection — are skipped, never an error, and we learn which.
     let mut inserted: HashSet<String> = HashSet::new();
-    for chunk in rows.chunks(200) {
+    for chunk in rows.chunks(500) {
         let result = event::Entity::insert_many(chunk.to_vec())
             .on_conflict_do_nothing_on([event::Column::Id])
             .exec_with_returning_keys(&tx)
