@@ -10,6 +10,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod contracts;
 pub mod db;
 pub mod error;

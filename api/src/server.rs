@@ -38,6 +38,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     })?;
     let auth = Authenticator::from_config(&config)?;
     let config_segment = config.segment.clone();
+    let secret_box = crate::connections::secret_box::SecretBox::load(&config.data_dir)?;
     let state = AppState {
         db,
         policy: Arc::new(policy),
@@ -45,6 +46,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config: Arc::new(config),
         metrics: crate::metrics::handle(),
         validators: Arc::default(),
+        secrets: Arc::new(secret_box),
         segment: Arc::new(config_segment),
     };
     let schema = graphql::build(Some(state.clone()), &state.config.graphql);

@@ -17,6 +17,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Compiled contract validators, by contract version.
     pub validators: Arc<crate::ingest::validate::ValidatorCache>,
+    /// Seals connection secrets at rest.
+    pub secrets: Arc<crate::connections::secret_box::SecretBox>,
     /// Segment message → contract mapping.
     pub segment: Arc<crate::ingest::segment::SegmentConfig>,
 }

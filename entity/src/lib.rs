@@ -9,6 +9,7 @@ pub mod audit_head;
 pub mod catalog_item;
 pub mod catalog_version;
 pub mod chain;
+pub mod connection;
 pub mod contact;
 pub mod contract_drift;
 pub mod event;

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261127_000001_catalog;
 mod m20261127_000002_audit;
 mod m20261127_000003_ingestion;
+mod m20261127_000004_connections;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_catalog::Migration),
             Box::new(m20261127_000002_audit::Migration),
             Box::new(m20261127_000003_ingestion::Migration),
+            Box::new(m20261127_000004_connections::Migration),
         ]
     }
 }

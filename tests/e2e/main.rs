@@ -7,6 +7,7 @@ mod auth;
 mod auth_keys;
 mod catalog;
 mod cli;
+mod connections;
 mod contracts;
 mod durability;
 mod graphql_limits;

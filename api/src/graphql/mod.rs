@@ -7,6 +7,7 @@
 mod audit_log;
 mod catalog;
 mod catalog_types;
+mod connections;
 mod contracts;
 mod me;
 mod write_keys;
@@ -23,13 +24,18 @@ use base64::Engine as _;
 pub struct QueryRoot(
     me::MeQuery,
     catalog::CatalogQuery,
+    connections::ConnectionQuery,
     contracts::ContractsQuery,
     audit_log::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(catalog::CatalogMutation, write_keys::WriteKeyMutation);
+pub struct MutationRoot(
+    catalog::CatalogMutation,
+    connections::ConnectionMutation,
+    write_keys::WriteKeyMutation,
+);
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

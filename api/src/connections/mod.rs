@@ -1,0 +1,251 @@
+//! Connections: a connector configured for use ("EMEA HubSpot"). Settings are validated against
+//! the connector's settings schema; the fields it marks `x-secret` are sealed at rest, never
+//! returned (masked as `********`), never written to the audit log, and rotatable.
+
+pub mod secret_box;
+
+use crate::audit::{self, Actor, Change};
+use crate::catalog::{
+    self,
+    definitions::{ConnectorDef, Kind, typed},
+};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::Policy;
+use entity::connection;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use secret_box::SecretBox;
+use serde_json::{Map, Value};
+
+pub const MASK: &str = "********";
+
+/// The connector's current settings schema and the names of its secret fields.
+async fn connector_schema(
+    db: &DatabaseConnection,
+    key: &str,
+) -> ApiResult<(String, Value, Vec<String>)> {
+    let item = catalog::find(db, Kind::Connector, key)
+        .await?
+        .ok_or_else(|| ApiError::bad_input("connector", format!("no connector named `{key}`")))?;
+    let version = catalog::versions(db, item.id)
+        .await?
+        .into_iter()
+        .find(|v| v.version == item.latest_version)
+        .ok_or_else(|| ApiError::internal(format!("connector {key} has no current version")))?;
+    let def: ConnectorDef = typed(&version.definition)?;
+    let secrets = def
+        .settings_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter(|(_, s)| s.get("x-secret").and_then(Value::as_bool) == Some(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((version.version, def.settings_schema, secrets))
+}
+
+/// Validates `settings` against `schema`; the first error names `settings.<path>` and the rule.
+fn validate(schema: &Value, settings: &Value) -> ApiResult<()> {
+    let validator = crate::contracts::schema::compile(schema)
+        .map_err(|e| ApiError::internal(format!("connector settings schema: {e}")))?;
+    if let Some(e) = validator.iter_errors(settings).next() {
+        let path = e.instance_path().to_string().replace('/', ".");
+        // Never echo a value: it may be a secret.
+        return Err(ApiError::bad_input(
+            format!("settings{path}"),
+            format!(
+                "breaks the `{}` rule of the connector's settings schema",
+                e.kind().keyword()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Splits settings into (public, secret) objects.
+fn split(settings: &Value, secret_fields: &[String]) -> (Map<String, Value>, Map<String, Value>) {
+    let mut public = Map::new();
+    let mut secret = Map::new();
+    if let Some(obj) = settings.as_object() {
+        for (k, v) in obj {
+            if secret_fields.contains(k) {
+                secret.insert(k.clone(), v.clone());
+            } else {
+                public.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    (public, secret)
+}
+
+/// Settings as shown to people: public values, secrets masked.
+pub fn masked(row: &connection::Model) -> Value {
+    let mut shown: Map<String, Value> = serde_json::from_str(&row.settings).unwrap_or_default();
+    let secrets: Vec<String> = serde_json::from_str(&row.secret_fields).unwrap_or_default();
+    for s in secrets {
+        shown.insert(s, Value::String(MASK.into()));
+    }
+    Value::Object(shown)
+}
+
+fn object(connector: &str, name: &str) -> (String, String) {
+    (
+        catalog::object(Kind::Connector, connector),
+        format!("connection:{connector}:{name}"),
+    )
+}
+
+/// Creates a connection. Requires `connect` on the connector.
+pub async fn create(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    secrets: &SecretBox,
+    actor: &Actor,
+    connector: &str,
+    name: &str,
+    settings: &Value,
+) -> ApiResult<connection::Model> {
+    let (obj, target) = object(connector, name);
+    catalog::authorize(
+        db,
+        policy,
+        actor,
+        (&obj, "connect"),
+        "connection.create",
+        &target,
+    )
+    .await?;
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_input("name", "must be 1 to 200 characters"));
+    }
+    let (version, schema, secret_fields) = connector_schema(db, connector).await?;
+    validate(&schema, settings)?;
+    let (public, secret) = split(settings, &secret_fields);
+    let sealed = secrets
+        .seal(Value::Object(secret).to_string().as_bytes())
+        .map_err(ApiError::internal)?;
+    let now = audit::now_string();
+    let tx = crate::db::begin_write(db).await?;
+    let exists = connection::Entity::find()
+        .filter(connection::Column::Connector.eq(connector))
+        .filter(connection::Column::Name.eq(name))
+        .one(&tx)
+        .await?;
+    if exists.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "name: a {connector} connection named `{name}` exists"
+        )));
+    }
+    let row = connection::ActiveModel {
+        connector: Set(connector.to_string()),
+        connector_version: Set(version),
+        name: Set(name.to_string()),
+        owner: Set(actor.sub.clone()),
+        settings: Set(Value::Object(public).to_string()),
+        secret_fields: Set(serde_json::to_string(&secret_fields).map_err(ApiError::internal)?),
+        secret: Set(sealed),
+        created_by: Set(actor.sub.clone()),
+        created_at: Set(now.clone()),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let change = Change {
+        action: "connection.create".into(),
+        target,
+        before: None,
+        after: Some(masked(&row)),
+    };
+    audit::record(&tx, actor, change).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Replaces the secret settings of connection `id` (all secret fields must be given).
+pub async fn rotate(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    secrets: &SecretBox,
+    actor: &Actor,
+    id: i64,
+    new_secrets: &Value,
+) -> ApiResult<connection::Model> {
+    let row = connection::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("id: no connection {id}")))?;
+    let (obj, target) = object(&row.connector, &row.name);
+    catalog::authorize(
+        db,
+        policy,
+        actor,
+        (&obj, "connect"),
+        "connection.rotate",
+        &target,
+    )
+    .await?;
+    let (_, schema, secret_fields) = connector_schema(db, &row.connector).await?;
+    let mut merged: Map<String, Value> = serde_json::from_str(&row.settings).unwrap_or_default();
+    if let Some(given) = new_secrets.as_object() {
+        for (k, v) in given {
+            if !secret_fields.contains(k) {
+                return Err(ApiError::bad_input(
+                    format!("secrets.{k}"),
+                    "is not a secret setting of this connector",
+                ));
+            }
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    validate(&schema, &Value::Object(merged.clone()))?;
+    let (_, secret) = split(&Value::Object(merged), &secret_fields);
+    let sealed = secrets
+        .seal(Value::Object(secret).to_string().as_bytes())
+        .map_err(ApiError::internal)?;
+    let tx = crate::db::begin_write(db).await?;
+    let mut active: connection::ActiveModel = row.into();
+    active.secret = Set(sealed);
+    active.updated_at = Set(audit::now_string());
+    let updated = active.update(&tx).await?;
+    let change = Change {
+        action: "connection.rotate".into(),
+        target,
+        before: None,
+        after: Some(serde_json::json!({ "rotated": secret_fields })),
+    };
+    audit::record(&tx, actor, change).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Connections of `connector` (all when `None`) the caller may connect to, newest first.
+pub async fn list(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    connector: Option<&str>,
+) -> ApiResult<Vec<connection::Model>> {
+    let mut q = connection::Entity::find();
+    if let Some(c) = connector {
+        q = q.filter(connection::Column::Connector.eq(c));
+    }
+    let rows = q.order_by_desc(connection::Column::Id).all(db).await?;
+    let subject = actor.subject();
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            policy
+                .decide(
+                    &subject,
+                    &catalog::object(Kind::Connector, &r.connector),
+                    "connect",
+                )
+                .allowed
+        })
+        .collect())
+}
