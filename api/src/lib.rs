@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod graphql;
 pub mod http;
 pub mod ingest;
+pub mod instances;
 pub mod metrics;
 pub mod policy;
 pub mod server;

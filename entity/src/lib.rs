@@ -13,4 +13,5 @@ pub mod connection;
 pub mod contact;
 pub mod contract_drift;
 pub mod event;
+pub mod instance;
 pub mod write_key;

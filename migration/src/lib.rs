@@ -7,6 +7,7 @@ mod m20261127_000001_catalog;
 mod m20261127_000002_audit;
 mod m20261127_000003_ingestion;
 mod m20261127_000004_connections;
+mod m20261127_000005_instances;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_audit::Migration),
             Box::new(m20261127_000003_ingestion::Migration),
             Box::new(m20261127_000004_connections::Migration),
+            Box::new(m20261127_000005_instances::Migration),
         ]
     }
 }

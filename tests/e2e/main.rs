@@ -13,6 +13,7 @@ mod durability;
 mod graphql_limits;
 mod helpers;
 mod ingest;
+mod instances;
 mod multiprocess;
 mod ops;
 mod policy;

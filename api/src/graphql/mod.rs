@@ -9,6 +9,7 @@ mod catalog;
 mod catalog_types;
 mod connections;
 mod contracts;
+mod instances;
 mod me;
 mod write_keys;
 
@@ -25,6 +26,7 @@ pub struct QueryRoot(
     me::MeQuery,
     catalog::CatalogQuery,
     connections::ConnectionQuery,
+    instances::InstanceQuery,
     contracts::ContractsQuery,
     audit_log::AuditQuery,
 );
@@ -34,6 +36,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     catalog::CatalogMutation,
     connections::ConnectionMutation,
+    instances::InstanceMutation,
     write_keys::WriteKeyMutation,
 );
 

@@ -1,0 +1,143 @@
+//! Workflow instances: instantiate a template under policy, approve (four eyes), pause, resume,
+//! retire.
+
+use super::{actor, state};
+use crate::catalog::{self, definitions::Kind};
+use crate::instances::{self, Action, Request};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(SimpleObject)]
+pub struct Instance {
+    pub id: i64,
+    pub template: String,
+    pub template_version: String,
+    pub name: String,
+    pub owner: String,
+    pub params: Value,
+    /// Slot → connection id.
+    pub bindings: Value,
+    /// Slot → {category, fields: {field: class as sent}}: what policy allowed to leave.
+    pub flows: Value,
+    /// `pending_approval`, `active`, `paused` or `retired`.
+    pub status: String,
+    pub approved_by: Option<String>,
+    /// Roles that may approve it (for pending instances).
+    pub approver_roles: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn to_graphql(st: &crate::state::AppState, m: entity::instance::Model) -> Instance {
+    let parse = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
+    Instance {
+        approver_roles: st
+            .policy
+            .roles_allowed(&catalog::object(Kind::Template, &m.template), "approve"),
+        params: parse(&m.params),
+        bindings: parse(&m.bindings),
+        flows: parse(&m.flows),
+        id: m.id,
+        template: m.template,
+        template_version: m.template_version,
+        name: m.name,
+        owner: m.owner,
+        status: m.status,
+        approved_by: m.approved_by,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+/// A connection bound to a template slot.
+#[derive(InputObject)]
+pub struct SlotBinding {
+    pub slot: String,
+    pub connection: i64,
+}
+
+#[derive(Default)]
+pub struct InstanceQuery;
+
+#[Object]
+impl InstanceQuery {
+    /// Instances, newest first; `template` narrows to one template. Requires `read` on it.
+    async fn instances(
+        &self,
+        ctx: &Context<'_>,
+        template: Option<String>,
+    ) -> Result<Vec<Instance>> {
+        let st = state(ctx)?;
+        let subject = actor(ctx)?.subject();
+        let rows = instances::list(&st.db, template.as_deref()).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| {
+                st.policy
+                    .decide(
+                        &subject,
+                        &catalog::object(Kind::Template, &r.template),
+                        "read",
+                    )
+                    .allowed
+            })
+            .map(|r| to_graphql(st, r))
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct InstanceMutation;
+
+#[Object]
+impl InstanceMutation {
+    /// Creates a workflow from a template version (the current one when `version` is omitted).
+    async fn instantiate_template(
+        &self,
+        ctx: &Context<'_>,
+        template: String,
+        version: Option<String>,
+        name: String,
+        params: Value,
+        connections: Vec<SlotBinding>,
+    ) -> Result<Instance> {
+        let st = state(ctx)?;
+        let bindings: BTreeMap<String, i64> = connections
+            .into_iter()
+            .map(|b| (b.slot, b.connection))
+            .collect();
+        let req = Request {
+            template,
+            version,
+            name,
+            params,
+            bindings,
+        };
+        let row = instances::instantiate(&st.db, &st.policy, actor(ctx)?, req).await?;
+        Ok(to_graphql(st, row))
+    }
+
+    /// Activates a pending instance; needs `approve` on the template and a different person.
+    async fn approve_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
+        transition(ctx, id, Action::Approve).await
+    }
+
+    async fn pause_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
+        transition(ctx, id, Action::Pause).await
+    }
+
+    async fn resume_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
+        transition(ctx, id, Action::Resume).await
+    }
+
+    async fn retire_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
+        transition(ctx, id, Action::Retire).await
+    }
+}
+
+async fn transition(ctx: &Context<'_>, id: i64, action: Action) -> Result<Instance> {
+    let st = state(ctx)?;
+    let row = instances::transition(&st.db, &st.policy, actor(ctx)?, id, action).await?;
+    Ok(to_graphql(st, row))
+}

@@ -1,0 +1,336 @@
+//! Workflow instances: a template version instantiated with parameters and connections.
+//!
+//! `instantiate` checks, in order: the caller may instantiate the template; the version is
+//! usable; parameters match the template's parameter schema (errors name `params.<field>`);
+//! every slot is bound to a connection of the right category that the caller may use; every
+//! field may flow to its destination (`flows`). The decision is stored with the instance.
+//! Sensitive templates start `pending_approval` until a different person approves (four eyes).
+
+pub mod flows;
+
+use crate::audit::{self, Actor, Change};
+use crate::catalog::{
+    self,
+    definitions::{ConnectorDef, ContractDef, Kind, Lifecycle, TemplateDef, typed},
+};
+use crate::error::{ApiError, ApiResult};
+use crate::policy::Policy;
+use entity::{connection, instance};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// What to instantiate.
+pub struct Request {
+    pub template: String,
+    pub version: Option<String>,
+    pub name: String,
+    pub params: Value,
+    /// Slot → connection id.
+    pub bindings: BTreeMap<String, i64>,
+}
+
+async fn template_version(
+    db: &DatabaseConnection,
+    key: &str,
+    version: Option<&str>,
+) -> ApiResult<(String, TemplateDef)> {
+    let item = catalog::find(db, Kind::Template, key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("template: no template `{key}`")))?;
+    let wanted = version.unwrap_or(&item.latest_version);
+    let row = catalog::versions(db, item.id)
+        .await?
+        .into_iter()
+        .find(|v| v.version == wanted)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("version: template `{key}` has no version {wanted}"))
+        })?;
+    if !matches!(
+        Lifecycle::parse(&row.lifecycle),
+        Some(Lifecycle::Published | Lifecycle::Deprecated)
+    ) {
+        return Err(ApiError::Conflict(format!(
+            "version: {key} {wanted} is {} and cannot be instantiated",
+            row.lifecycle
+        )));
+    }
+    Ok((row.version, typed(&row.definition)?))
+}
+
+fn check_params(def: &TemplateDef, params: &Value) -> ApiResult<()> {
+    let validator = crate::contracts::schema::compile(&def.parameters)
+        .map_err(|e| ApiError::internal(format!("template parameter schema: {e}")))?;
+    if let Some(e) = validator.iter_errors(params).next() {
+        let path = e.instance_path().to_string().replace('/', ".");
+        return Err(ApiError::bad_input(format!("params{path}"), e.to_string()));
+    }
+    Ok(())
+}
+
+/// PII class of every field of the contracts the template reads.
+async fn pii_classes(
+    db: &DatabaseConnection,
+    def: &TemplateDef,
+) -> ApiResult<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for read in &def.reads {
+        let Some(item) = catalog::find(db, Kind::Contract, &read.contract).await? else {
+            continue;
+        };
+        let versions = catalog::versions(db, item.id).await?;
+        let Some(current) = versions.iter().find(|v| v.version == item.latest_version) else {
+            continue;
+        };
+        let contract: ContractDef = typed(&current.definition)?;
+        if let Some(props) = contract.schema.get("properties").and_then(Value::as_object) {
+            for (name, p) in props {
+                let class = p.get("x-pii").and_then(Value::as_str).unwrap_or("none");
+                out.insert(name.clone(), class.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves and checks every slot binding.
+async fn destinations(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    def: &TemplateDef,
+    bindings: &BTreeMap<String, i64>,
+) -> ApiResult<HashMap<String, flows::Destination>> {
+    for slot in bindings.keys() {
+        if !def.slots.contains_key(slot) {
+            return Err(ApiError::bad_input(
+                format!("connections.{slot}"),
+                "is not a slot of this template",
+            ));
+        }
+    }
+    let mut out = HashMap::new();
+    for (slot, spec) in &def.slots {
+        let field = format!("connections.{slot}");
+        let id = bindings.get(slot).ok_or_else(|| {
+            ApiError::bad_input(
+                &field,
+                format!("bind a connection of category `{}`", spec.category),
+            )
+        })?;
+        let conn = connection::Entity::find_by_id(*id)
+            .one(db)
+            .await?
+            .ok_or_else(|| ApiError::bad_input(&field, format!("no connection {id}")))?;
+        let item = catalog::find(db, Kind::Connector, &conn.connector)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("connector {} vanished", conn.connector)))?;
+        if item.category != spec.category {
+            return Err(ApiError::bad_input(
+                &field,
+                format!(
+                    "connection `{}` is a {} connector; this slot needs category `{}`",
+                    conn.name, item.category, spec.category
+                ),
+            ));
+        }
+        policy
+            .authorize(
+                &actor.subject(),
+                &catalog::object(Kind::Connector, &conn.connector),
+                "connect",
+            )
+            .map_err(|e| ApiError::Forbidden(format!("{field}: {e}")))?;
+        let version = catalog::versions(db, item.id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == conn.connector_version);
+        let data_classes = version
+            .and_then(|v| typed::<ConnectorDef>(&v.definition).ok())
+            .map(|d| {
+                d.data_classes
+                    .iter()
+                    .map(|c| format!("{c:?}").to_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(
+            slot.clone(),
+            flows::Destination {
+                category: item.category,
+                data_classes,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Creates an instance (see the module comment for the checks).
+pub async fn instantiate(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    req: Request,
+) -> ApiResult<instance::Model> {
+    let target = format!("instance:{}:{}", req.template, req.name);
+    catalog::authorize(
+        db,
+        policy,
+        actor,
+        (
+            &catalog::object(Kind::Template, &req.template),
+            "instantiate",
+        ),
+        "instance.create",
+        &target,
+    )
+    .await?;
+    if req.name.trim().is_empty() || req.name.len() > 200 {
+        return Err(ApiError::bad_input("name", "must be 1 to 200 characters"));
+    }
+    let (version, def) = template_version(db, &req.template, req.version.as_deref()).await?;
+    check_params(&def, &req.params)?;
+    let dests = destinations(db, policy, actor, &def, &req.bindings).await?;
+    let pii = pii_classes(db, &def).await?;
+    let decided = flows::decide(policy, &def, &pii, &dests)?;
+    let status = if def.sensitive {
+        "pending_approval"
+    } else {
+        "active"
+    };
+    let now = audit::now_string();
+    let tx = crate::db::begin_write(db).await?;
+    let taken = instance::Entity::find()
+        .filter(instance::Column::Template.eq(req.template.as_str()))
+        .filter(instance::Column::Name.eq(req.name.as_str()))
+        .one(&tx)
+        .await?;
+    if taken.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "name: an instance of {} named `{}` exists",
+            req.template, req.name
+        )));
+    }
+    let row = instance::ActiveModel {
+        template: Set(req.template.clone()),
+        template_version: Set(version),
+        name: Set(req.name.clone()),
+        owner: Set(actor.sub.clone()),
+        params: Set(req.params.to_string()),
+        bindings: Set(serde_json::to_string(&req.bindings).map_err(ApiError::internal)?),
+        flows: Set(serde_json::to_string(&decided).map_err(ApiError::internal)?),
+        status: Set(status.to_string()),
+        approved_by: Set(None),
+        created_at: Set(now.clone()),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let after = json!({ "template": row.template, "version": row.template_version, "status": status,
+        "params": req.params, "bindings": req.bindings, "flows": decided });
+    audit::record(
+        &tx,
+        actor,
+        Change {
+            action: "instance.create".into(),
+            target: format!("instance:{}", row.id),
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Lifecycle actions on an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum Action {
+    Approve,
+    Pause,
+    Resume,
+    Retire,
+}
+
+/// Applies `action`; approval needs `approve` on the template and a different person.
+pub async fn transition(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    id: i64,
+    action: Action,
+) -> ApiResult<instance::Model> {
+    let row = instance::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("id: no instance {id}")))?;
+    let (act, verb) = match action {
+        Action::Approve => ("approve", "instance.approve"),
+        Action::Pause => ("instantiate", "instance.pause"),
+        Action::Resume => ("instantiate", "instance.resume"),
+        Action::Retire => ("instantiate", "instance.retire"),
+    };
+    let target = format!("instance:{id}");
+    catalog::authorize(
+        db,
+        policy,
+        actor,
+        (&catalog::object(Kind::Template, &row.template), act),
+        verb,
+        &target,
+    )
+    .await?;
+    let next = match (action, row.status.as_str()) {
+        (Action::Approve, "pending_approval") if row.owner == actor.sub => {
+            return Err(ApiError::Forbidden(
+                "four eyes: the person who requested an instance cannot approve it".into(),
+            ));
+        }
+        (Action::Approve, "pending_approval") => "active",
+        (Action::Pause, "active") => "paused",
+        (Action::Resume, "paused") => "active",
+        (Action::Retire, s) if s != "retired" => "retired",
+        (_, s) => {
+            return Err(ApiError::Conflict(format!(
+                "status: instance {id} is {s}; {verb} does not apply"
+            )));
+        }
+    };
+    let tx = crate::db::begin_write(db).await?;
+    let before = row.status.clone();
+    let mut active: instance::ActiveModel = row.into();
+    active.status = Set(next.to_string());
+    if action == Action::Approve {
+        active.approved_by = Set(Some(actor.sub.clone()));
+    }
+    active.updated_at = Set(audit::now_string());
+    let updated = active.update(&tx).await?;
+    audit::record(
+        &tx,
+        actor,
+        Change {
+            action: verb.into(),
+            target,
+            before: Some(json!({ "status": before })),
+            after: Some(json!({ "status": next })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Instances, newest first, optionally of one template.
+pub async fn list(
+    db: &DatabaseConnection,
+    template: Option<&str>,
+) -> ApiResult<Vec<instance::Model>> {
+    let mut q = instance::Entity::find();
+    if let Some(t) = template {
+        q = q.filter(instance::Column::Template.eq(t));
+    }
+    Ok(q.order_by_desc(instance::Column::Id).all(db).await?)
+}
