@@ -1,5 +1,6 @@
-//! Benchmark (not a test): `contract check` of a 200-field contract against 1,000 consuming
-//! template versions, straight against the database.
+//! Benchmark (not a test): `contract check` of a 200-field contract against 1,000 live workflow
+//! instances consuming it (pinned to 100 consuming template versions), straight against the
+//! database.
 //!
 //! `cargo run --release --example contract_check_bench -- [DATABASE_URL]`
 
@@ -62,15 +63,34 @@ async fn main() -> anyhow::Result<()> {
     let db = api::db::connect(&url).await?;
     api::db::migrate(&db).await?;
     let mut docs = vec![contract("1.0.0", false)?];
-    for i in 0..1000 {
+    for i in 0..100 {
         docs.push(template(i)?);
     }
     let started = Instant::now();
     seed::apply(&db, &Actor::system("bench"), &docs)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for i in 0..1000 {
+        use sea_orm::{ActiveModelTrait, Set};
+        entity::instance::ActiveModel {
+            template: Set(format!("consumer-{:04}", i % 100)),
+            template_version: Set("1.0.0".into()),
+            name: Set(format!("instance {i}")),
+            owner: Set("bench".into()),
+            params: Set("{}".into()),
+            bindings: Set("{}".into()),
+            flows: Set("{}".into()),
+            status: Set("active".into()),
+            approved_by: Set(None),
+            created_at: Set("2026-11-27T00:00:00.000000Z".into()),
+            updated_at: Set("2026-11-27T00:00:00.000000Z".into()),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await?;
+    }
     println!(
-        "seeded 1 contract + 1000 consuming templates in {:.2}s",
+        "seeded 1 contract, 100 consuming templates, 1000 live instances in {:.2}s",
         started.elapsed().as_secs_f64()
     );
     for (label, doc) in [
@@ -91,13 +111,16 @@ async fn main() -> anyhow::Result<()> {
         times.sort_by(f64::total_cmp);
         let r = last.ok_or_else(|| anyhow::anyhow!("no run"))?;
         println!(
-            "{label}: median {:.1} ms (min {:.1}, max {:.1}); compatible={} consumers={} broken={}",
+            "{label}: median {:.1} ms (min {:.1}, max {:.1}); compatible={} live instances={} broken={}",
             times[2],
             times[0],
             times[4],
             r.compatible,
-            r.consumers.len(),
-            r.consumers.iter().filter(|c| c.broken).count()
+            r.consumers.iter().filter(|c| c.kind == "instance").count(),
+            r.consumers
+                .iter()
+                .filter(|c| c.kind == "instance" && c.broken)
+                .count()
         );
     }
     Ok(())

@@ -8,7 +8,7 @@ const CHECK: &str = "query($input: PublishInput!) { checkContractCompatibility(i
     mode compatible againstVersion
     changes { kind pointer compatible }
     breaking { direction kind pointer message }
-    consumers { key version fields steps { id fields } broken } } }";
+    consumers { kind key version fields steps { id fields } broken } } }";
 
 const PUBLISH: &str =
     "mutation($input: PublishInput!) { publishContractVersion(input: $input) { version } }";
@@ -233,4 +233,64 @@ async fn contract_check_against_a_running_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout(&out).contains("BREAKING"));
+}
+
+#[tokio::test]
+async fn live_instances_pinned_to_a_consumer_are_listed_as_broken() {
+    let app = spawn_app().await;
+    let sam = app.token("sam", &["sales_ops"]);
+    let connect = |connector: &'static str, settings: Value| {
+        let sam = sam.clone();
+        let app = &app;
+        async move {
+            let body = app
+                .gql(&sam, "mutation($c: String!, $s: JSON!) { createConnection(connector: $c, name: \"sales\", settings: $s) { id } }",
+                    json!({ "c": connector, "s": settings }))
+                .await;
+            body["data"]["createConnection"]["id"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{body}"))
+        }
+    };
+    let crm = connect("hubspot", json!({ "access_token": "pat-na1-0123456789" })).await;
+    let chat = connect(
+        "slack",
+        json!({ "webhook_url": "https://hooks.slack.com/services/T0/B0/y" }),
+    )
+    .await;
+    let created = app
+        .gql(&sam, "mutation($c: [SlotBinding!]!) { instantiateTemplate(template: \"lead-routing\", name: \"Global routing\",
+            params: {emea_countries: [\"FR\"], apac_countries: [\"JP\"]}, connections: $c) { status } }",
+            json!({ "c": [{ "slot": "crm", "connection": crm }, { "slot": "chat", "connection": chat }] }))
+        .await;
+    assert_eq!(
+        created["data"]["instantiateTemplate"]["status"], "active",
+        "{created}"
+    );
+    let mut input = form_submitted_input(&app, "1.1.0").await;
+    input["definition"]["schema"]["properties"]["source_category"]["enum"] =
+        json!(["web", "event", "partner", "webinar"]);
+    let report = app
+        .gql(
+            &app.token("dana", &["data_engineer"]),
+            CHECK,
+            json!({ "input": input }),
+        )
+        .await;
+    let consumers = report["data"]["checkContractCompatibility"]["consumers"]
+        .as_array()
+        .expect("consumers")
+        .clone();
+    let live = consumers
+        .iter()
+        .find(|c| c["key"] == "lead-routing/Global routing")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(live["broken"], true);
+    assert!(
+        live["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .any(|s| s["id"] == "route")
+    );
 }

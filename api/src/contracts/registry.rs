@@ -28,7 +28,8 @@ pub struct StepUse {
 #[derive(Debug, Clone, Serialize, Deserialize, async_graphql::SimpleObject)]
 #[serde(rename_all = "camelCase")]
 pub struct Consumer {
-    /// `template` (live workflow instances join this list with the execution issue).
+    /// `template` (a template version reading the contract) or `instance` (a live workflow
+    /// pinned to such a version; `key` is `<template>/<instance name>`).
     pub kind: String,
     pub key: String,
     pub version: String,
@@ -230,6 +231,24 @@ async fn consumers(
             });
         }
     }
+    // Live workflow instances pinned to a consuming template version inherit its verdict.
+    let instances = entity::instance::Entity::find()
+        .filter(entity::instance::Column::Status.ne("retired"))
+        .all(db)
+        .await?;
+    let mut pinned = Vec::new();
+    for i in instances {
+        if let Some(t) = out.iter().find(|c| {
+            c.kind == "template" && c.key == i.template && c.version == i.template_version
+        }) {
+            pinned.push(Consumer {
+                kind: "instance".into(),
+                key: format!("{}/{}", i.template, i.name),
+                ..t.clone()
+            });
+        }
+    }
+    out.extend(pinned);
     Ok(out)
 }
 
