@@ -162,7 +162,14 @@ fn print_text(r: &Report) {
             .iter()
             .filter(|c| c.broken_by.contains(&b.pointer))
             .map(|c| {
-                let steps: Vec<&str> = c.steps.iter().map(|s| s.id.as_str()).collect();
+                // Name the steps that read the changed field (all of them for a root change).
+                let field = registry::field_of(&b.pointer);
+                let steps: Vec<&str> = c
+                    .steps
+                    .iter()
+                    .filter(|s| field.is_none_or(|f| s.fields.iter().any(|x| x == f)))
+                    .map(|s| s.id.as_str())
+                    .collect();
                 format!("{} {}@{} [{}]", c.kind, c.key, c.version, steps.join(", "))
             })
             .collect();

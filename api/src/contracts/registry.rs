@@ -102,7 +102,7 @@ fn kind_name(c: &Change) -> String {
 }
 
 /// The top-level field a schema pointer is about (`#/properties/email/format` → `email`).
-fn field_of(pointer: &str) -> Option<&str> {
+pub fn field_of(pointer: &str) -> Option<&str> {
     let rest = pointer.trim_start_matches('#').trim_start_matches('/');
     let mut parts = rest.split('/');
     match (parts.next(), parts.next()) {
