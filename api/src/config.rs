@@ -133,6 +133,68 @@ struct FileConfig {
     auth: Option<AuthConfig>,
     graphql: Option<GraphqlLimits>,
     segment: Option<crate::ingest::segment::SegmentConfig>,
+    execution: Option<ExecutionConfig>,
+}
+
+/// `[execution]`: how workers run jobs and reach destinations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionConfig {
+    /// Addresses (IPs or CIDRs) connectors may reach although they are private, loopback or
+    /// link-local (SSRF guard). Env `SWITCHYARD_OUTBOUND_ALLOW` (comma-separated) adds to it.
+    pub outbound_allow: Vec<String>,
+    /// Delays before each delivery attempt, e.g. `"0s,5s,5m,30m,2h,5h,10h,10h"`.
+    /// Env `SWITCHYARD_RETRY_SCHEDULE`.
+    pub retry_schedule: String,
+    /// Worker heartbeat; a worker silent for `heartbeat_seconds × missed_heartbeats` is dead and
+    /// its jobs are re-queued (orphan recovery).
+    pub heartbeat_seconds: u64,
+    pub missed_heartbeats: usize,
+    /// Longest a job may run before it is failed and retried (a stuck-but-alive worker).
+    pub job_timeout_seconds: u64,
+    /// How often an idle worker asks the queue for work.
+    pub poll_ms: u64,
+    /// Jobs one worker process runs at once.
+    pub concurrency: usize,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            outbound_allow: Vec::new(),
+            retry_schedule: "0s,5s,5m,30m,2h,5h,10h,10h".into(),
+            heartbeat_seconds: 5,
+            missed_heartbeats: 3,
+            job_timeout_seconds: 60,
+            poll_ms: 10,
+            concurrency: 16,
+        }
+    }
+}
+
+impl ExecutionConfig {
+    /// Refuses settings that would lose or steal jobs.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.heartbeat_seconds == 0 || self.missed_heartbeats < 2 {
+            anyhow::bail!(
+                "execution.missed_heartbeats: must be at least 2 and heartbeat_seconds at least 1, \
+                 or a live worker's jobs are taken from it between two beats"
+            );
+        }
+        if self.job_timeout_seconds < 20 {
+            anyhow::bail!(
+                "execution.job_timeout_seconds: must be at least 20 (connectors wait up to 15 s)"
+            );
+        }
+        if self.concurrency == 0 || self.poll_ms == 0 {
+            anyhow::bail!("execution.concurrency and execution.poll_ms: must be at least 1");
+        }
+        worker::retry::Schedule::parse(&self.retry_schedule)
+            .map_err(|e| anyhow::anyhow!("execution.{e}"))?;
+        worker::net::NetPolicy::new(&self.outbound_allow)
+            .map_err(|e| anyhow::anyhow!("execution.outbound_allow: {e}"))?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +213,7 @@ pub struct Config {
     pub graphql: GraphqlLimits,
     /// Segment event name → contract mapping for `/v1/track` and `/v1/batch`.
     pub segment: crate::ingest::segment::SegmentConfig,
+    pub execution: ExecutionConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -213,6 +276,7 @@ impl Config {
             auth,
             graphql: file.graphql.unwrap_or_default(),
             segment: file.segment.unwrap_or_default(),
+            execution: execution_config(file.execution)?,
         })
     }
 
@@ -243,6 +307,24 @@ impl Config {
             }
         )
     }
+}
+
+fn execution_config(file: Option<ExecutionConfig>) -> anyhow::Result<ExecutionConfig> {
+    let mut execution = file.unwrap_or_default();
+    if let Ok(allow) = std::env::var("SWITCHYARD_OUTBOUND_ALLOW") {
+        execution.outbound_allow.extend(
+            allow
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if let Ok(schedule) = std::env::var("SWITCHYARD_RETRY_SCHEDULE") {
+        execution.retry_schedule = schedule;
+    }
+    execution.check()?;
+    Ok(execution)
 }
 
 fn sqlite_url(path: &Path) -> String {

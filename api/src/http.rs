@@ -55,6 +55,7 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         // Segment SDKs may gzip their batches; the limit above applies to the inflated body.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state.clone());
+    let ui = crate::ui::routes(state.clone());
     let ctx = Ctx { state, schema };
     let request_id = header::HeaderName::from_static(REQUEST_ID);
     Router::new()
@@ -67,6 +68,7 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         .fallback(web_asset)
         .with_state(ctx)
         .merge(ingestion)
+        .merge(ui)
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req
@@ -113,11 +115,18 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
             "Content-Type: must be application/json",
         );
     }
+    // The web UI signs in by cookie; such requests must carry the CSRF header (`ui`).
     let subject = match bearer(&headers) {
         Some(token) => ctx.state.auth.verify(token),
-        None => Err(ApiError::Unauthenticated(
-            "Authorization: a `Bearer <JWT>` header is required".into(),
-        )),
+        None => match crate::ui::cookie_token(&headers) {
+            Some(Ok(token)) => ctx.state.auth.verify(token),
+            Some(Err(e)) => {
+                return error_response(StatusCode::FORBIDDEN, Code::Forbidden, &e.to_string());
+            }
+            None => Err(ApiError::Unauthenticated(
+                "Authorization: a `Bearer <JWT>` header is required".into(),
+            )),
+        },
     };
     let subject = match subject {
         Ok(s) => s,

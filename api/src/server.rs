@@ -39,6 +39,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let auth = Authenticator::from_config(&config)?;
     let config_segment = config.segment.clone();
     let secret_box = crate::connections::secret_box::SecretBox::load(&config.data_dir)?;
+    let net = worker::net::NetPolicy::new(&config.execution.outbound_allow)
+        .map_err(|e| anyhow::anyhow!("execution.outbound_allow: {e}"))?;
     let state = AppState {
         db,
         policy: Arc::new(policy),
@@ -48,6 +50,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         validators: Arc::default(),
         secrets: Arc::new(secret_box),
         segment: Arc::new(config_segment),
+        net: Arc::new(net),
     };
     let schema = graphql::build(Some(state.clone()), &state.config.graphql);
     let router = http::router(state.clone(), schema);
@@ -100,10 +103,98 @@ pub async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown_signal())
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let execution = if workers {
+        let engine = Arc::new(crate::execution::Engine::new(
+            app.state.db.clone(),
+            Arc::clone(&app.state.secrets),
+            &config.execution,
+        )?);
+        let queue = crate::execution::queue::Queue::open(
+            &app.state.db,
+            &config.database_url,
+            &config.execution,
+        )
         .await?;
+        Some(tokio::spawn(crate::execution::run(
+            engine,
+            queue,
+            config.execution.clone(),
+            stop_rx.clone(),
+            SHUTDOWN_GRACE,
+        )))
+    } else {
+        None
+    };
+    let mut http_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        })
+        .await?;
+    if let Some(handle) = execution {
+        tracing::info!("draining in-flight jobs (up to {} s)", SHUTDOWN_GRACE.as_secs());
+        match handle.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "workers stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "workers stopped with an error"),
+            Ok(Ok(())) => {}
+        }
+    }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// How long in-flight jobs get to finish after SIGTERM before the process exits; an
+/// unfinished job is picked up again by another worker (orphan recovery).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// `switchyard worker`: the dispatcher, the scheduler and `concurrency` parallel jobs, without
+/// the API (scale-out on PostgreSQL).
+pub async fn worker(mut config: Config, concurrency: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = concurrency {
+        config.execution.concurrency = n.max(1);
+    }
+    tracing::info!(config = %config.describe(), "starting worker");
+    let db = db::connect(&config.database_url).await?;
+    db::migrate(&db).await?;
+    let secrets = Arc::new(crate::connections::secret_box::SecretBox::load(
+        &config.data_dir,
+    )?);
+    let engine = Arc::new(crate::execution::Engine::new(
+        db.clone(),
+        secrets,
+        &config.execution,
+    )?);
+    let queue =
+        crate::execution::queue::Queue::open(&db, &config.database_url, &config.execution).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    {
+        use std::io::Write as _;
+        let line = format!(
+            "Switchyard worker is running ({} jobs at once) on {}\n",
+            config.execution.concurrency,
+            crate::config::mask_url(&config.database_url)
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+    }
+    crate::execution::run(
+        engine,
+        queue,
+        config.execution.clone(),
+        stop_rx,
+        SHUTDOWN_GRACE,
+    )
+    .await?;
+    tracing::info!("worker stopped");
     Ok(())
 }
 

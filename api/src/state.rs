@@ -21,4 +21,6 @@ pub struct AppState {
     pub secrets: Arc<crate::connections::secret_box::SecretBox>,
     /// Segment message → contract mapping.
     pub segment: Arc<crate::ingest::segment::SegmentConfig>,
+    /// Which addresses connectors may reach (checked when a connection is created).
+    pub net: Arc<worker::net::NetPolicy>,
 }

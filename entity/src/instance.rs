@@ -26,6 +26,10 @@ pub struct Model {
     pub approved_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Contract whose events start a run (event-triggered templates only).
+    pub trigger_contract: Option<String>,
+    /// Semver range of that contract's versions, e.g. `^1`.
+    pub trigger_versions: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

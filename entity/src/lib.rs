@@ -3,6 +3,7 @@
 //!
 //! This crate never talks to HTTP, policy or the queue; it knows rows and how to hash them.
 
+pub mod audience_member;
 pub mod audit_checkpoint;
 pub mod audit_entry;
 pub mod audit_head;
@@ -12,6 +13,12 @@ pub mod chain;
 pub mod connection;
 pub mod contact;
 pub mod contract_drift;
+pub mod dedupe_key;
+pub mod delivery;
 pub mod event;
 pub mod instance;
+pub mod outbox;
+pub mod run;
+pub mod suppression;
+pub mod sync_state;
 pub mod write_key;

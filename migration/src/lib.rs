@@ -8,6 +8,7 @@ mod m20261127_000002_audit;
 mod m20261127_000003_ingestion;
 mod m20261127_000004_connections;
 mod m20261127_000005_instances;
+mod m20261127_000006_execution;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_ingestion::Migration),
             Box::new(m20261127_000004_connections::Migration),
             Box::new(m20261127_000005_instances::Migration),
+            Box::new(m20261127_000006_execution::Migration),
         ]
     }
 }

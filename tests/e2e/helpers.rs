@@ -52,6 +52,8 @@ pub struct TestApp {
     pub config: Config,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
+    /// Dropping it stops the workers (when they run).
+    pub stop_workers: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Options for [`spawn_with`].
@@ -61,6 +63,18 @@ pub struct Setup {
     pub database_url: Option<String>,
     /// Token verification settings (e.g. a public key) instead of the development secret.
     pub auth: Option<api::config::AuthConfig>,
+    /// Run the workers in-process, as `serve` does, with [`test_execution`] settings.
+    pub workers: bool,
+}
+
+/// Execution settings for tests: loopback destinations allowed, a compressed retry schedule
+/// (four attempts: now, +1 s, +1 s, +1 s).
+pub fn test_execution() -> api::config::ExecutionConfig {
+    api::config::ExecutionConfig {
+        outbound_allow: vec!["127.0.0.1".into()],
+        retry_schedule: "0s,1s,1s,1s".into(),
+        ..Default::default()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -84,7 +98,36 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     if let Some(auth) = setup.auth {
         config.auth = auth;
     }
+    config.execution = test_execution();
     let app = api::server::build(config.clone()).await.expect("build app");
+    let stop_workers = if setup.workers {
+        let engine = std::sync::Arc::new(
+            api::execution::Engine::new(
+                app.state.db.clone(),
+                std::sync::Arc::clone(&app.state.secrets),
+                &config.execution,
+            )
+            .expect("engine"),
+        );
+        let queue = api::execution::queue::Queue::open(
+            &app.state.db,
+            &config.database_url,
+            &config.execution,
+        )
+        .await
+        .expect("open the job queue");
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(api::execution::run(
+            engine,
+            queue,
+            config.execution.clone(),
+            rx,
+            std::time::Duration::from_secs(2),
+        ));
+        Some(tx)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -99,6 +142,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         config,
         dir,
         client: reqwest::Client::new(),
+        stop_workers,
     }
 }
 

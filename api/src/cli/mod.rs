@@ -44,6 +44,13 @@ pub enum Command {
         #[arg(long)]
         no_workers: bool,
     },
+    /// Run background workers only: dispatch staged jobs, run scheduled syncs and deliver.
+    /// Start several on one PostgreSQL to scale out; each takes its own jobs.
+    Worker {
+        /// Jobs this process runs at once (default from `[execution] concurrency`, 16).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Mint a development JWT signed with the configured HS256 key.
@@ -198,6 +205,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { no_workers, .. } => {
             crate::server::serve(config, !no_workers).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { concurrency } => {
+            crate::server::worker(config, concurrency).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

@@ -100,10 +100,12 @@ fn object(connector: &str, name: &str) -> (String, String) {
 }
 
 /// Creates a connection. Requires `connect` on the connector.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     db: &DatabaseConnection,
     policy: &Policy,
     secrets: &SecretBox,
+    net: &worker::net::NetPolicy,
     actor: &Actor,
     connector: &str,
     name: &str,
@@ -124,6 +126,14 @@ pub async fn create(
     }
     let (version, schema, secret_fields) = connector_schema(db, connector).await?;
     validate(&schema, settings)?;
+    // Reachability and shape at the destination: the table exists, the address is allowed.
+    // Connectors without a built-in implementation (published by a platform team for later)
+    // are not checked here; their deliveries fail until one exists.
+    if let Err(e) = worker::connectors::check(connector, settings, net).await
+        && e.field != "connector"
+    {
+        return Err(ApiError::bad_input(format!("settings.{}", e.field), e.message));
+    }
     let (public, secret) = split(settings, &secret_fields);
     let sealed = secrets
         .seal(Value::Object(secret).to_string().as_bytes())

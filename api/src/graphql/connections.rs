@@ -75,6 +75,7 @@ impl ConnectionMutation {
             &st.db,
             &st.policy,
             &st.secrets,
+            &st.net,
             actor(ctx)?,
             &connector,
             &name,

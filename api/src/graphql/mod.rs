@@ -11,6 +11,8 @@ mod connections;
 mod contracts;
 mod instances;
 mod me;
+mod runs;
+mod ui_explain;
 mod write_keys;
 
 use crate::audit::Actor;
@@ -27,8 +29,10 @@ pub struct QueryRoot(
     catalog::CatalogQuery,
     connections::ConnectionQuery,
     instances::InstanceQuery,
+    runs::RunQuery,
     contracts::ContractsQuery,
     audit_log::AuditQuery,
+    ui_explain::UiExplainQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -37,6 +41,7 @@ pub struct MutationRoot(
     catalog::CatalogMutation,
     connections::ConnectionMutation,
     instances::InstanceMutation,
+    runs::RunMutation,
     write_keys::WriteKeyMutation,
 );
 

@@ -228,7 +228,12 @@ pub async fn ingest(
         .iter()
         .filter_map(|(_, id, _)| contacts.get(id).cloned())
         .collect();
-    let existing = store::commit(&state.db, rows, &drift, &upserts).await?;
+    let source = crate::audit::Actor {
+        sub: format!("write-key:{}", key.name),
+        roles: vec![],
+        request_id: uuid::Uuid::now_v7().to_string(),
+    };
+    let existing = store::commit(&state.db, rows, &drift, &upserts, &source).await?;
     for (i, id, violations) in pending {
         let status = if existing.contains(&id) {
             Status::Duplicate

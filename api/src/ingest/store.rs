@@ -49,11 +49,15 @@ pub fn observe(drift: &mut Drift, contract: &str, version: &str, violations: &[V
 
 /// Inserts the events whose ids are new and records drift; returns the ids that already
 /// existed (duplicates), which were not written. `rows` must not repeat an id.
+///
+/// In the same transaction: a run is staged in the outbox for every active instance each new
+/// event triggers, and one audit entry records what the source's request added.
 pub async fn commit(
     db: &DatabaseConnection,
     rows: Vec<event::ActiveModel>,
     drift: &Drift,
     contacts: &[super::ContactUpsert],
+    source: &crate::audit::Actor,
 ) -> Result<HashSet<String>, DbErr> {
     let tx = begin_write(db).await?;
     let ids: Vec<String> = rows
@@ -76,6 +80,37 @@ pub async fn commit(
         .into_iter()
         .filter(|id| !inserted.contains(id))
         .collect();
+    let stored: Vec<crate::execution::outbox::Stored<'_>> = rows
+        .iter()
+        .filter_map(|r| {
+            let id = r.id.try_as_ref()?;
+            inserted.contains(id).then_some(())?;
+            Some(crate::execution::outbox::Stored {
+                id: id.as_str(),
+                contract: r.event_type.try_as_ref()?.as_str(),
+                version: r.version.try_as_ref()?.as_str(),
+            })
+        })
+        .collect();
+    let staged = crate::execution::outbox::fan_out(&tx, &stored).await?;
+    if !stored.is_empty() {
+        crate::audit::record(
+            &tx,
+            source,
+            crate::audit::Change {
+                action: "events.ingest".into(),
+                target: source.sub.clone(),
+                before: None,
+                after: Some(serde_json::json!({
+                    "accepted": stored.len(),
+                    "first_id": stored.first().map(|s| s.id),
+                    "last_id": stored.last().map(|s| s.id),
+                    "runs_staged": staged,
+                })),
+            },
+        )
+        .await?;
+    }
     let now = crate::audit::now_string();
     for ((contract, version, rule, pointer), (count, message)) in drift {
         let updated = contract_drift::Entity::update_many()

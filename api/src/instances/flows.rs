@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
 /// What may reach one slot.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Flow {
     pub category: String,
     /// Field → class as sent (`none`, `personal`, `sensitive`, `hashed`).

@@ -71,7 +71,7 @@ fn check_params(def: &TemplateDef, params: &Value) -> ApiResult<()> {
 }
 
 /// PII class of every field of the contracts the template reads.
-async fn pii_classes(
+pub(crate) async fn pii_classes(
     db: &DatabaseConnection,
     def: &TemplateDef,
 ) -> ApiResult<HashMap<String, String>> {
@@ -96,7 +96,7 @@ async fn pii_classes(
 }
 
 /// Resolves and checks every slot binding.
-async fn destinations(
+pub(crate) async fn destinations(
     db: &DatabaseConnection,
     policy: &Policy,
     actor: &Actor,
@@ -200,6 +200,12 @@ pub async fn instantiate(
     } else {
         "active"
     };
+    let (trigger_contract, trigger_versions) = match &def.trigger {
+        crate::catalog::definitions::Trigger::Event { contract, versions } => {
+            (Some(contract.clone()), Some(versions.clone()))
+        }
+        _ => (None, None),
+    };
     let now = audit::now_string();
     let tx = crate::db::begin_write(db).await?;
     let taken = instance::Entity::find()
@@ -225,6 +231,8 @@ pub async fn instantiate(
         approved_by: Set(None),
         created_at: Set(now.clone()),
         updated_at: Set(now),
+        trigger_contract: Set(trigger_contract),
+        trigger_versions: Set(trigger_versions),
         ..Default::default()
     }
     .insert(&tx)

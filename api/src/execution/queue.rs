@@ -1,0 +1,88 @@
+//! The apalis queue: SQLite storage for the embedded setup, PostgreSQL storage when the
+//! database is PostgreSQL (several worker processes share it; apalis claims jobs with
+//! `FOR UPDATE SKIP LOCKED`, so none is processed twice at once).
+//!
+//! Settings chosen against apalis's known limits (see README "Execution"): a 5 s heartbeat and
+//! 3 missed beats, so a SIGKILLed worker's jobs are re-queued after ~15 s instead of apalis's
+//! default 5 minutes; the orphan timeout (15 s) is three beats, so a live worker's jobs are
+//! never taken; every worker process gets a unique name (reusing one hides orphans); a per-job
+//! timeout fails a job whose worker is alive but stuck. Idle workers poll every `poll_ms`.
+//!
+//! apalis's SQLite `setup` turns `synchronous` OFF on the connection it runs on; it runs on a
+//! throwaway one-connection pool, so the shared pool keeps `synchronous = FULL`.
+
+use crate::config::ExecutionConfig;
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use sea_orm::DatabaseConnection;
+use std::time::Duration;
+use worker::jobs::Job;
+
+const QUEUE: &str = "switchyard";
+
+/// Where jobs wait.
+#[derive(Clone)]
+pub enum Queue {
+    Sqlite(SqliteStorage<Job>),
+    Postgres(PostgresStorage<Job>),
+}
+
+impl Queue {
+    /// Creates apalis's tables if needed and opens the queue on the application's pool.
+    pub async fn open(
+        db: &DatabaseConnection,
+        database_url: &str,
+        cfg: &ExecutionConfig,
+    ) -> anyhow::Result<Self> {
+        let beat = Duration::from_secs(cfg.heartbeat_seconds);
+        match db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => {
+                let setup_pool = apalis_sqlite::SqlitePool::connect(database_url).await?;
+                SqliteStorage::setup(&setup_pool).await?;
+                setup_pool.close().await;
+                let pool = db.get_sqlite_connection_pool().clone();
+                let config = apalis_sqlite::Config::default()
+                    .queue(QUEUE)
+                    .heartbeat_interval(beat)
+                    .missed_heartbeats(cfg.missed_heartbeats)
+                    .batch_size(cfg.concurrency.min(50));
+                Ok(Self::Sqlite(SqliteStorage::new(&pool).with_config(config)))
+            }
+            sea_orm::DbBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool().clone();
+                PostgresStorage::setup(&pool).await?;
+                let config = apalis_postgres::Config::default()
+                    .queue(QUEUE)
+                    .heartbeat_interval(beat)
+                    .missed_heartbeats(cfg.missed_heartbeats)
+                    .batch_size(cfg.concurrency.min(50));
+                Ok(Self::Postgres(
+                    PostgresStorage::new(&pool).with_config(config),
+                ))
+            }
+            other => anyhow::bail!("database backend {other:?} has no job queue"),
+        }
+    }
+
+    /// Queues `job` to run after `delay`; a job with the same idempotency key that is already
+    /// queued is left alone.
+    pub async fn push(&self, job: Job, delay: Duration) -> anyhow::Result<()> {
+        let key = job.idempotency_key();
+        let task = TaskBuilder::new(job)
+            .run_after(delay)
+            .max_attempts(5)
+            .idempotency_key(key)
+            .build();
+        let result = match self {
+            Self::Sqlite(s) => s.clone().push_task(task).await.map_err(|e| e.to_string()),
+            Self::Postgres(s) => s.clone().push_task(task).await.map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // apalis-postgres has no ON CONFLICT: the unique index answers for it.
+            Err(e) if e.contains("idx_jobs_idempotency_key") => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("queueing a job: {e}")),
+        }
+    }
+}

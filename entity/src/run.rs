@@ -1,0 +1,29 @@
+//! One unit of work for one instance: an event it handled or a schedule tick. Unique per
+//! (instance, trigger key), so a re-run after a crash continues the same run.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "runs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub instance_id: i64,
+    pub event_id: Option<String>,
+    /// The event id, or `tick:<time>` for scheduled runs.
+    pub trigger_key: String,
+    /// `running`, `succeeded`, `skipped`, `failed`, `waiting`.
+    pub status: String,
+    /// Last step reached.
+    pub step: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub detail: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub latency_ms: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,19 @@
+//! Last successful scheduled sync of an instance: when, and the audience size.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_states")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub instance_id: i64,
+    pub last_success_at: Option<String>,
+    pub audience_size: i64,
+    pub last_run_id: Option<i64>,
+    pub updated_at: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,430 @@
+//! Workflows that run: accepted events become runs and deliveries at real local destinations,
+//! with idempotency keys, retries, dead letters, replay and the SSRF guard. The workers run
+//! in-process exactly as `switchyard serve` runs them, with a compressed retry schedule
+//! (now, +1 s, +1 s, +1 s).
+
+use crate::helpers::*;
+use crate::ingest::{post_events, write_key};
+use crate::receiver::{Receiver, Reply};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PAT: (&str, &str) = ("pat", "platform_engineer");
+const WAIT: Duration = Duration::from_secs(20);
+
+const INSTANTIATE: &str = "mutation($t: String!, $n: String!, $p: JSON!, $c: [SlotBinding!]!) {
+    instantiateTemplate(template: $t, name: $n, params: $p, connections: $c) { id status } }";
+const RUNS: &str = "query($i: Int!) { runs(instance: $i) { id eventId status step detail latencyMs } }";
+const DELIVERIES: &str = "query($r: Int!) { deliveries(run: $r) {
+    id status attempts responseCode error idempotencyKey history record latencyMs connector } }";
+const DEAD: &str = "query($i: Int!) { deadLetters(instance: $i) { id status attempts error responseCode } }";
+const REPLAY: &str = "mutation($ids: [Int!], $i: Int) {
+    replayDeadLetters(ids: $ids, instance: $i) { delivery replayed reason } }";
+
+async fn spawn() -> TestApp {
+    spawn_with(Setup {
+        workers: true,
+        ..Default::default()
+    })
+    .await
+}
+
+pub async fn connect(app: &TestApp, who: (&str, &str), connector: &str, settings: Value) -> Value {
+    app.gql(
+        &app.token(who.0, &[who.1]),
+        "mutation($c: String!, $n: String!, $s: JSON!) { createConnection(connector: $c, name: $n, settings: $s) { id } }",
+        json!({ "c": connector, "n": format!("{connector}-{}", uuid::Uuid::new_v4().simple()), "s": settings }),
+    )
+    .await
+}
+
+async fn connection_id(app: &TestApp, who: (&str, &str), connector: &str, settings: Value) -> i64 {
+    let body = connect(app, who, connector, settings).await;
+    body["data"]["createConnection"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("createConnection {connector}: {body}"))
+}
+
+/// Publishes `form-forwarding`: every form submission to a webhook (email, form, company).
+async fn publish_forwarding(app: &TestApp) {
+    let input = json!({
+        "key": "form-forwarding", "name": "Form forwarding", "category": "lead-management",
+        "owner": "platform-integrations", "version": "1.0.0",
+        "summary": "Send every form submission to an endpoint of yours.",
+        "description": "Posts email, form and company of each submission to a signed webhook.",
+        "definition": {
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": false},
+            "trigger": {"type": "event", "contract": "event.form_submitted", "versions": "^1"},
+            "slots": {"hook": {"category": "generic", "description": "Receiving endpoint"}},
+            "reads": [{"contract": "event.form_submitted", "versions": "^1",
+                       "fields": ["email", "form_id", "company"]}],
+            "steps": [{"id": "forward", "type": "deliver", "description": "Send it",
+                       "reads": ["email", "form_id", "company"],
+                       "config": {"slot": "hook", "object": "event.form_submitted", "action": "send"}}]
+        }
+    });
+    let body = app
+        .gql(
+            &app.token(PAT.0, &[PAT.1]),
+            "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
+            json!({ "i": input }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "publish form-forwarding: {body}");
+}
+
+/// An active form-forwarding instance posting to `url`; returns its id.
+pub async fn forwarding_to(app: &TestApp, url: &str, timeout_seconds: u64) -> i64 {
+    publish_forwarding(app).await;
+    let hook = connection_id(
+        app,
+        PAT,
+        "webhook",
+        json!({ "url": url, "secret": SECRET, "timeout_seconds": timeout_seconds }),
+    )
+    .await;
+    let body = app
+        .gql(
+            &app.token(PAT.0, &[PAT.1]),
+            INSTANTIATE,
+            json!({ "t": "form-forwarding", "n": "to receiver", "p": {},
+                    "c": [{ "slot": "hook", "connection": hook }] }),
+        )
+        .await;
+    body["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("instantiate: {body}"))
+}
+
+fn event(id: &str, email: &str) -> Value {
+    json!({
+        "id": id, "type": "event.form_submitted", "occurred_at": "2026-11-27T09:30:00Z",
+        "payload": {
+            "email": email, "form_id": "ebook-2026", "source_category": "web",
+            "first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines",
+            "country": "FR", "consent_marketing": true, "submitted_at": "2026-11-27T09:30:00Z"
+        }
+    })
+}
+
+async fn send(app: &TestApp, events: Value) {
+    let key = write_key(app, &["event.form_submitted"]).await;
+    let (status, body) = post_events(app, &key, &events).await;
+    assert!(status == 202 || status == 207, "{status} {body}");
+}
+
+/// Sends one form submission with `id` and `email`.
+pub async fn event_to(app: &TestApp, id: &str, email: &str) {
+    send(app, json!([event(id, email)])).await;
+}
+
+async fn runs(app: &TestApp, instance: i64) -> Vec<Value> {
+    let body = app.gql(&app.token(PAT.0, &[PAT.1]), RUNS, json!({ "i": instance })).await;
+    body["data"]["runs"].as_array().cloned().unwrap_or_else(|| panic!("runs: {body}"))
+}
+
+async fn deliveries(app: &TestApp, run: i64) -> Vec<Value> {
+    let body = app.gql(&app.token(PAT.0, &[PAT.1]), DELIVERIES, json!({ "r": run })).await;
+    body["data"]["deliveries"].as_array().cloned().unwrap_or_else(|| panic!("deliveries: {body}"))
+}
+
+/// Waits until instance `instance` has a delivery in `status`; returns it.
+async fn delivery_in(app: &TestApp, instance: i64, status: &str) -> Value {
+    let until = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < until {
+        for r in runs(app, instance).await {
+            let id = r["id"].as_i64().unwrap_or(0);
+            if let Some(d) = deliveries(app, id).await.into_iter().find(|d| d["status"] == status) {
+                return d;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no delivery became {status}: runs {:?}", runs(app, instance).await);
+}
+
+#[tokio::test]
+async fn an_accepted_event_is_delivered_signed_with_its_idempotency_key() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![]).await;
+    let instance = forwarding_to(&app, &rx.url("/hook"), 5).await;
+    send(&app, json!([event("ev-1", "ada@example.com")])).await;
+    let d = delivery_in(&app, instance, "delivered").await;
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["responseCode"], 200);
+    assert!(d["latencyMs"].as_i64().is_some(), "{d}");
+    let seen = rx.seen();
+    assert_eq!(seen.len(), 1);
+    let req = &seen[0];
+    assert_eq!(req.path, "/hook");
+    let id = req.headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert_eq!(id, d["idempotencyKey"].as_str().unwrap_or("?"), "webhook-id is the delivery key");
+    assert!(req.headers.get("webhook-signature").is_some());
+    assert_eq!(req.body["data"]["email"], "ada@example.com");
+    assert_eq!(req.body["data"]["company"], "Analytical Engines");
+    assert!(req.body["data"].get("first_name").is_none(), "only the fields the template sends");
+
+    // The same event again (same id) and a second submission of the same person and form
+    // (same business key) produce no second request.
+    send(&app, json!([event("ev-1", "ada@example.com"), event("ev-2", "ada@example.com")])).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.count(), 1, "one effect per business key: {:?}", rx.distinct("webhook-id"));
+}
+
+#[tokio::test]
+async fn a_500_then_200_is_delivered_once_after_a_retry_with_the_same_webhook_id() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![Reply::Status(500)]).await;
+    let instance = forwarding_to(&app, &rx.url("/hook"), 5).await;
+    send(&app, json!([event("ev-r", "retry@example.com")])).await;
+    let d = delivery_in(&app, instance, "delivered").await;
+    assert_eq!(d["attempts"], 2, "{d}");
+    let history = d["history"].as_array().expect("history");
+    assert_eq!(history[0]["status_code"], 500);
+    assert_eq!(history[1]["status_code"], 200);
+    assert_eq!(rx.count(), 2);
+    assert_eq!(rx.distinct("webhook-id").len(), 1, "both attempts carry the same webhook-id");
+}
+
+#[tokio::test]
+async fn a_hanging_destination_times_out_and_the_retry_delivers() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(4))]).await;
+    let instance = forwarding_to(&app, &rx.url("/slow"), 1).await;
+    send(&app, json!([event("ev-h", "hang@example.com")])).await;
+    let d = delivery_in(&app, instance, "delivered").await;
+    assert_eq!(d["attempts"], 2, "{d}");
+    let first = &d["history"][0];
+    assert!(first["status_code"].is_null(), "{first}");
+    assert!(first["error"].as_str().unwrap_or("").contains("time"), "{first}");
+}
+
+#[tokio::test]
+async fn a_410_is_a_dead_letter_at_once_and_a_replay_delivers_it_once() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![Reply::Status(410)]).await;
+    let instance = forwarding_to(&app, &rx.url("/gone"), 5).await;
+    send(&app, json!([event("ev-g", "gone@example.com")])).await;
+    let dead = delivery_in(&app, instance, "dead").await;
+    assert_eq!(dead["attempts"], 1, "410 is permanent: {dead}");
+    assert_eq!(dead["responseCode"], 410);
+    let token = app.token(PAT.0, &[PAT.1]);
+    let listed = app.gql(&token, DEAD, json!({ "i": instance })).await;
+    assert_eq!(listed["data"]["deadLetters"][0]["id"], dead["id"], "{listed}");
+
+    // A marketer may not replay a platform team's instance.
+    let denied = app
+        .gql(&app.token("mia", &["marketer"]), REPLAY, json!({ "i": instance }))
+        .await;
+    assert_eq!(error_code(&denied), Some("FORBIDDEN"), "{denied}");
+
+    let replayed = app.gql(&token, REPLAY, json!({ "ids": [dead["id"]] })).await;
+    assert_eq!(replayed["data"]["replayDeadLetters"][0]["replayed"], true, "{replayed}");
+    let d = delivery_in(&app, instance, "delivered").await;
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(rx.count(), 2);
+    assert_eq!(rx.distinct("webhook-id").len(), 1, "a replay keeps the webhook-id");
+    let again = app.gql(&token, REPLAY, json!({ "ids": [dead["id"]] })).await;
+    assert_eq!(error_code(&again), Some("NOT_FOUND"), "no longer a dead letter: {again}");
+
+    let audit = app
+        .gql(
+            &app.token("carol", &["compliance"]),
+            "query($f: AuditFilter) { auditLog(filter: $f, first: 10) { edges { node { action target actor } } } }",
+            json!({ "f": { "action": "delivery.replay" } }),
+        )
+        .await;
+    let node = &audit["data"]["auditLog"]["edges"][0]["node"];
+    assert_eq!(node["actor"], "pat", "{audit}");
+}
+
+#[tokio::test]
+async fn retries_exhausted_make_a_dead_letter_with_every_attempt_recorded() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![Reply::Status(503); 4]).await;
+    let instance = forwarding_to(&app, &rx.url("/down"), 5).await;
+    send(&app, json!([event("ev-d", "down@example.com")])).await;
+    let dead = delivery_in(&app, instance, "dead").await;
+    assert_eq!(dead["attempts"], 4, "the whole schedule was used: {dead}");
+    let codes: Vec<&Value> = dead["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| &h["status_code"])
+        .collect();
+    assert_eq!(codes, vec![&json!(503); 4]);
+    assert!(dead["error"].as_str().unwrap_or("").contains("503"), "{dead}");
+}
+
+#[tokio::test]
+async fn metadata_and_private_addresses_are_refused_before_any_packet() {
+    let app = spawn().await;
+    for url in ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/hook"] {
+        let body = connect(&app, PAT, "webhook", json!({ "url": url, "secret": SECRET })).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{url}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], "settings.url", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice() {
+    let app = spawn().await;
+    let hubspot = Receiver::start(vec![]).await;
+    let slack = Receiver::start(vec![]).await;
+    let mia = ("mia", "marketer");
+    let crm = connection_id(
+        &app,
+        mia,
+        "hubspot",
+        json!({ "base_url": hubspot.url(""), "access_token": "pat-eu1-0123456789" }),
+    )
+    .await;
+    let chat = connection_id(&app, mia, "slack", json!({ "webhook_url": slack.url("/services/T0/B0/x") })).await;
+    let body = app
+        .gql(
+            &app.token(mia.0, &[mia.1]),
+            INSTANTIATE,
+            json!({ "t": "lead-capture", "n": "EMEA forms", "p": { "default_lead_status": "new" },
+                    "c": [{ "slot": "crm", "connection": crm }, { "slot": "chat", "connection": chat }] }),
+        )
+        .await;
+    let instance = body["data"]["instantiateTemplate"]["id"].as_i64().unwrap_or_else(|| panic!("{body}"));
+    let mut no_consent = event("lc-3", "nope@example.com");
+    no_consent["payload"]["consent_marketing"] = json!(false);
+    send(&app, json!([event("lc-1", "ada@example.com"), event("lc-2", "grace@example.com"), no_consent])).await;
+    assert!(eventually(WAIT, || async { hubspot.count() >= 2 && slack.count() >= 2 }).await,
+        "hubspot {} slack {}", hubspot.count(), slack.count());
+    let seen = hubspot.seen();
+    let req = &seen[0];
+    assert_eq!(req.path, "/crm/v3/objects/contacts/batch/upsert");
+    assert_eq!(
+        req.headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some("Bearer pat-eu1-0123456789")
+    );
+    let input = &req.body["inputs"][0];
+    assert_eq!(input["idProperty"], "email", "{}", req.body);
+    assert!(input["id"] == "ada@example.com" || input["id"] == "grace@example.com", "{}", req.body);
+    for notice in slack.seen() {
+        let text = notice.body["text"].as_str().unwrap_or("");
+        assert!(text.contains("Analytical Engines"), "{text}");
+        assert!(!text.contains("@") && !text.contains("Ada"), "no personal data in chat: {text}");
+    }
+    let all = runs(&app, instance).await;
+    let skipped = all.iter().find(|r| r["eventId"] == "lc-3").expect("run of lc-3");
+    assert_eq!(skipped["status"], "skipped", "{skipped}");
+    assert_eq!(skipped["step"], "check_consent");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hubspot.count(), 2, "nobody without consent reached the CRM");
+}
+
+/// Sends identify messages for `(user id, email, segments, ads consent)` through `/v1/batch`.
+async fn identify(app: &TestApp, key: &str, people: &[(String, String, Vec<&str>, bool)]) {
+    let batch: Vec<Value> = people
+        .iter()
+        .map(|(user, email, segments, consent)| {
+            json!({ "type": "identify", "userId": user,
+                    "messageId": format!("id-{}", uuid::Uuid::new_v4().simple()),
+                    "timestamp": "2026-11-27T09:30:00Z",
+                    "traits": { "email": email, "segment_ids": segments, "ads_opt_in": consent } })
+        })
+        .collect();
+    let resp = app
+        .client
+        .post(app.url("/v1/batch"))
+        .basic_auth(key, Some(""))
+        .json(&json!({ "batch": batch }))
+        .send()
+        .await
+        .expect("batch");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status == 200 || status == 202 || status == 207, "{status} {body}");
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[tokio::test]
+async fn audience_sync_sends_only_hashed_differences_since_the_last_sync() {
+    let app = spawn().await;
+    let ads = Receiver::start(vec![]).await;
+    let key = write_key(&app, &["contact"]).await;
+    let mut people: Vec<(String, String, Vec<&str>, bool)> = (0..101)
+        .map(|i| (format!("u{i}"), format!("Person{i}@Example.com"), vec!["emea-trial"], true))
+        .collect();
+    people.push(("u-no".into(), "noconsent@example.com".into(), vec!["emea-trial"], false));
+    identify(&app, &key, &people).await;
+
+    let mia = ("mia", "marketer");
+    let conn = connection_id(&app, mia, "ads-audience", json!({ "url": ads.url("/audiences"), "secret": SECRET })).await;
+    let body = app
+        .gql(
+            &app.token(mia.0, &[mia.1]),
+            INSTANTIATE,
+            json!({ "t": "audience-sync", "n": "EMEA trial users",
+                    "p": { "segment_ids": ["emea-trial"], "match_keys": ["email"], "min_segment_size": 100 },
+                    "c": [{ "slot": "ads", "connection": conn }] }),
+        )
+        .await;
+    let inst = &body["data"]["instantiateTemplate"];
+    assert_eq!(inst["status"], "pending_approval", "{body}");
+    let id = inst["id"].as_i64().expect("id");
+    let approved = app
+        .gql(&app.token("olga", &["approver"]), "mutation($i: Int!) { approveInstance(id: $i) { status } }", json!({ "i": id }))
+        .await;
+    assert_eq!(approved["data"]["approveInstance"]["status"], "active", "{approved}");
+
+    let run_now = |app: &TestApp| {
+        let token = app.token(mia.0, &[mia.1]);
+        let app_url = app.url("/graphql");
+        let client = app.client.clone();
+        async move {
+            let body: Value = client
+                .post(app_url)
+                .bearer_auth(token)
+                .json(&json!({ "query": "mutation($i: Int!) { runInstanceNow(id: $i) }", "variables": { "i": id } }))
+                .send().await.expect("run now").json().await.expect("json");
+            assert!(body["errors"].is_null(), "{body}");
+        }
+    };
+    run_now(&app).await;
+    assert!(eventually(WAIT, || async { ads.count() >= 1 }).await, "first sync reached the ad platform");
+    let first = ads.seen()[0].body.clone();
+    let adds = first["data"]["add"].as_array().expect("adds");
+    assert_eq!(adds.len(), 101, "everyone with consent, nobody without");
+    assert_eq!(first["data"]["remove"].as_array().map(Vec::len), Some(0));
+    let text = first.to_string();
+    assert!(!text.contains("example.com") && !text.contains("Example.com"), "no raw email leaves for ads");
+    assert!(text.contains(&sha256_hex("person7@example.com")), "emails are hashed lower-case");
+
+    // One person leaves the segment, one joins: the next sync sends exactly that.
+    identify(&app, &key, &[
+        ("u0".into(), "Person0@Example.com".into(), vec![], true),
+        ("u500".into(), "new@example.com".into(), vec!["emea-trial"], true),
+    ]).await;
+    // Ticks are per second: make sure the next one is a new tick.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    run_now(&app).await;
+    assert!(eventually(WAIT, || async { ads.count() >= 2 }).await, "second sync sent");
+    let second = ads.seen()[1].body.clone();
+    let added: Vec<String> = second["data"]["add"].as_array().expect("adds").iter()
+        .map(|a| a["identifiers"]["email_sha256"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(added, vec![sha256_hex("new@example.com")], "{second}");
+    let removed = second["data"]["remove"].as_array().expect("removes");
+    assert_eq!(removed.len(), 1);
+    assert!(removed[0].as_str().unwrap_or("").ends_with(&sha256_hex("person0@example.com")));
+    assert_eq!(second["data"]["audience_size"], 101);
+
+    // Nothing changed: the third sync sends nothing.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    run_now(&app).await;
+    let token = app.token(mia.0, &[mia.1]);
+    assert!(eventually(WAIT, || async {
+        let body = app.gql(&token, "query($i: Int!) { runs(instance: $i) { status detail } }", json!({ "i": id })).await;
+        body["data"]["runs"].as_array().is_some_and(|r| r.len() == 3 && r[0]["status"] == "succeeded")
+    }).await);
+    assert_eq!(ads.count(), 2, "no changes, no request");
+}

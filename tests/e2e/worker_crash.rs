@@ -1,0 +1,105 @@
+//! Worker processes: `switchyard worker` processes run the jobs an API process stages. A
+//! worker killed with SIGKILL in the middle of a delivery loses nothing: its job is re-queued
+//! when its heartbeat goes stale (here 2 s × 2 missed beats) and another worker finishes it;
+//! the receiver sees one `webhook-id`, so the effect is single. SIGTERM drains in-flight work.
+
+use crate::execution::{event_to, forwarding_to};
+use crate::helpers::*;
+use crate::receiver::{Receiver, Reply};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `switchyard worker` on the app's database and keys with a fast heartbeat.
+fn worker(app: &TestApp) -> Worker {
+    let config = app.dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        "[execution]\noutbound_allow = [\"127.0.0.1\"]\nretry_schedule = \"0s,1s,1s,1s\"\n\
+         heartbeat_seconds = 2\nmissed_heartbeats = 2\n",
+    )
+    .expect("write worker config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(app.dir.path())
+        .arg("--database-url")
+        .arg(&app.config.database_url)
+        .arg("--policy-dir")
+        .arg(&app.config.policy_dir)
+        .args(["worker", "--concurrency", "4"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start switchyard worker");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("worker is running"));
+    assert!(ready, "the worker printed that it runs");
+    std::thread::spawn(move || for _ in lines {});
+    Worker(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_delivery_is_replaced_and_the_effect_stays_single() {
+    let app = spawn_app().await;
+    // The first request hangs long enough for the kill to land while it is in flight.
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(6))]).await;
+    let instance = forwarding_to(&app, &rx.url("/hook"), 15).await;
+    let mut first = worker(&app);
+    event_to(&app, "crash-1", "crash@example.com").await;
+    assert!(
+        eventually(Duration::from_secs(20), || async { rx.count() >= 1 }).await,
+        "the first worker started the delivery"
+    );
+    let killed = Instant::now();
+    // SAFETY-free: SIGKILL through the standard library.
+    first.0.kill().expect("SIGKILL the worker");
+    let _ = first.0.wait();
+    let _second = worker(&app);
+    assert!(
+        eventually(Duration::from_secs(60), || async { rx.count() >= 2 }).await,
+        "the job of the killed worker was picked up again"
+    );
+    let recovered = killed.elapsed();
+    println!("orphan recovery after SIGKILL: {} ms", recovered.as_millis());
+    assert!(recovered < Duration::from_secs(60), "recovered within 60 s");
+    assert_eq!(
+        rx.distinct("webhook-id").len(),
+        1,
+        "both requests carry one webhook-id: one effect at a receiver that honours it"
+    );
+    let token = app.token("pat", &["platform_engineer"]);
+    let delivered = eventually(Duration::from_secs(20), || {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let body = app
+                .gql(&token, "query($i: Int!) { runs(instance: $i) { id } }", serde_json::json!({ "i": instance }))
+                .await;
+            let Some(run) = body["data"]["runs"][0]["id"].as_i64() else {
+                return false;
+            };
+            let d = app
+                .gql(&token, "query($r: Int!) { deliveries(run: $r) { status } }", serde_json::json!({ "r": run }))
+                .await;
+            d["data"]["deliveries"][0]["status"] == "delivered"
+        }
+    })
+    .await;
+    assert!(delivered, "the delivery is recorded as delivered");
+}
