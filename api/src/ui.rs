@@ -248,7 +248,7 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let (token, max_age) = match (req.role, req.token) {
         (Some(role), None) => match demo_token(&state, &role) {
             Ok(t) => (t, Some(DEMO_TTL_SECONDS)),
-            Err(r) => return r,
+            Err(r) => return *r,
         },
         (None, Some(token)) => (token.trim().to_string(), None),
         _ => {
@@ -297,33 +297,33 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 }
 
 /// Mints a demo user's token, in development mode only.
-fn demo_token(state: &AppState, role: &str) -> Result<String, Response> {
+fn demo_token(state: &AppState, role: &str) -> Result<String, Box<Response>> {
     if !development_mode(&state.config) {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             Code::Forbidden,
             "role",
             "demo users exist only in development mode (no token key configured); paste a token",
-        ));
+        )));
     }
     let Some((_, sub, _)) = DEMO_USERS.iter().find(|(r, _, _)| *r == role) else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             Code::BadUserInput,
             "role",
             &format!("`{role}` is not a demo role"),
-        ));
+        )));
     };
     state
         .auth
         .mint(sub, &[role.to_string()], DEMO_TTL_SECONDS)
         .map_err(|e| {
-            error(
+            Box::new(error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Code::Internal,
                 "role",
                 &e.to_string(),
-            )
+            ))
         })
 }
 

@@ -119,6 +119,18 @@ pub async fn event_to(app: &TestApp, id: &str, email: &str) {
     send(app, json!([event(id, email)])).await;
 }
 
+/// Runs and deliveries of `instance`, for failure messages.
+async fn dump(app: &TestApp, instance: i64) -> String {
+    let mut out = String::new();
+    for r in runs(app, instance).await {
+        out.push_str(&format!("\nrun {r}"));
+        for d in deliveries(app, r["id"].as_i64().unwrap_or(0)).await {
+            out.push_str(&format!("\n  delivery {d}"));
+        }
+    }
+    out
+}
+
 async fn runs(app: &TestApp, instance: i64) -> Vec<Value> {
     let body = app.gql(&app.token(PAT.0, &[PAT.1]), RUNS, json!({ "i": instance })).await;
     body["data"]["runs"].as_array().cloned().unwrap_or_else(|| panic!("runs: {body}"))
@@ -235,8 +247,11 @@ async fn a_410_is_a_dead_letter_at_once_and_a_replay_delivers_it_once() {
             json!({ "f": { "action": "delivery.replay" } }),
         )
         .await;
-    let node = &audit["data"]["auditLog"]["edges"][0]["node"];
-    assert_eq!(node["actor"], "pat", "{audit}");
+    let edges = audit["data"]["auditLog"]["edges"].as_array().cloned().unwrap_or_default();
+    assert!(
+        edges.iter().any(|e| e["node"]["actor"] == "pat" && e["node"]["target"] == format!("delivery:{}", dead["id"])),
+        "{audit}"
+    );
 }
 
 #[tokio::test]
@@ -293,8 +308,8 @@ async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice(
     let mut no_consent = event("lc-3", "nope@example.com");
     no_consent["payload"]["consent_marketing"] = json!(false);
     send(&app, json!([event("lc-1", "ada@example.com"), event("lc-2", "grace@example.com"), no_consent])).await;
-    assert!(eventually(WAIT, || async { hubspot.count() >= 2 && slack.count() >= 2 }).await,
-        "hubspot {} slack {}", hubspot.count(), slack.count());
+    let arrived = eventually(WAIT, || async { hubspot.count() >= 2 && slack.count() >= 2 }).await;
+    assert!(arrived, "hubspot {} slack {}: {}", hubspot.count(), slack.count(), dump(&app, instance).await);
     let seen = hubspot.seen();
     let req = &seen[0];
     assert_eq!(req.path, "/crm/v3/objects/contacts/batch/upsert");
@@ -310,6 +325,11 @@ async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice(
         assert!(text.contains("Analytical Engines"), "{text}");
         assert!(!text.contains("@") && !text.contains("Ada"), "no personal data in chat: {text}");
     }
+    let finished = eventually(WAIT, || async {
+        runs(&app, instance).await.iter().any(|r| r["eventId"] == "lc-3" && r["status"] != "running")
+    })
+    .await;
+    assert!(finished, "the run of lc-3 finished");
     let all = runs(&app, instance).await;
     let skipped = all.iter().find(|r| r["eventId"] == "lc-3").expect("run of lc-3");
     assert_eq!(skipped["status"], "skipped", "{skipped}");
@@ -326,7 +346,9 @@ async fn identify(app: &TestApp, key: &str, people: &[(String, String, Vec<&str>
             json!({ "type": "identify", "userId": user,
                     "messageId": format!("id-{}", uuid::Uuid::new_v4().simple()),
                     "timestamp": "2026-11-27T09:30:00Z",
-                    "traits": { "email": email, "segment_ids": segments, "ads_opt_in": consent } })
+                    "traits": { "email": email, "segment_ids": segments, "ads_opt_in": consent,
+                                "lifecycle_stage": "lead", "email_opt_in": true,
+                                "updated_at": "2026-11-27T09:30:00Z" } })
         })
         .collect();
     let resp = app
@@ -340,6 +362,7 @@ async fn identify(app: &TestApp, key: &str, people: &[(String, String, Vec<&str>
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     assert!(status == 200 || status == 202 || status == 207, "{status} {body}");
+    assert_eq!(body["rejected"], 0, "{}", &body.to_string()[..body.to_string().len().min(600)]);
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -391,7 +414,8 @@ async fn audience_sync_sends_only_hashed_differences_since_the_last_sync() {
         }
     };
     run_now(&app).await;
-    assert!(eventually(WAIT, || async { ads.count() >= 1 }).await, "first sync reached the ad platform");
+    let arrived = eventually(WAIT, || async { ads.count() >= 1 }).await;
+    assert!(arrived, "first sync reached the ad platform: {}", dump(&app, id).await);
     let first = ads.seen()[0].body.clone();
     let adds = first["data"]["add"].as_array().expect("adds");
     assert_eq!(adds.len(), 101, "everyone with consent, nobody without");

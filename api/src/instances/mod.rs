@@ -60,6 +60,38 @@ async fn template_version(
     Ok((row.version, typed(&row.definition)?))
 }
 
+/// `params` with the schema's `default`s filled in for absent properties (recursively), so
+/// steps see what the person saw in the form.
+pub fn with_defaults(schema: &Value, params: &Value) -> Value {
+    let mut out = params.clone();
+    let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        out.as_object_mut(),
+    ) else {
+        return out;
+    };
+    for (name, prop) in props {
+        match obj.get(name) {
+            None => {
+                if let Some(d) = prop.get("default") {
+                    obj.insert(name.clone(), with_defaults(prop, d));
+                } else if prop.get("type").and_then(Value::as_str) == Some("object") {
+                    let filled = with_defaults(prop, &json!({}));
+                    if filled.as_object().is_some_and(|m| !m.is_empty()) {
+                        obj.insert(name.clone(), filled);
+                    }
+                }
+            }
+            Some(v) if v.is_object() => {
+                let filled = with_defaults(prop, v);
+                obj.insert(name.clone(), filled);
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
 fn check_params(def: &TemplateDef, params: &Value) -> ApiResult<()> {
     let validator = crate::contracts::schema::compile(&def.parameters)
         .map_err(|e| ApiError::internal(format!("template parameter schema: {e}")))?;
@@ -192,6 +224,7 @@ pub async fn instantiate(
     }
     let (version, def) = template_version(db, &req.template, req.version.as_deref()).await?;
     check_params(&def, &req.params)?;
+    let params = with_defaults(&def.parameters, &req.params);
     let dests = destinations(db, policy, actor, &def, &req.bindings).await?;
     let pii = pii_classes(db, &def).await?;
     let decided = flows::decide(policy, &def, &pii, &dests)?;
@@ -224,7 +257,7 @@ pub async fn instantiate(
         template_version: Set(version),
         name: Set(req.name.clone()),
         owner: Set(actor.sub.clone()),
-        params: Set(req.params.to_string()),
+        params: Set(params.to_string()),
         bindings: Set(serde_json::to_string(&req.bindings).map_err(ApiError::internal)?),
         flows: Set(serde_json::to_string(&decided).map_err(ApiError::internal)?),
         status: Set(status.to_string()),
@@ -238,7 +271,7 @@ pub async fn instantiate(
     .insert(&tx)
     .await?;
     let after = json!({ "template": row.template, "version": row.template_version, "status": status,
-        "params": req.params, "bindings": req.bindings, "flows": decided });
+        "params": params, "bindings": req.bindings, "flows": decided });
     audit::record(
         &tx,
         actor,
