@@ -66,7 +66,10 @@ mod tests {
             attempt: 2,
         });
         let text = serde_json::to_string(&job).expect("serializes");
-        assert_eq!(text, r#"{"v":"1","kind":"deliver","delivery_id":7,"attempt":2}"#);
+        assert_eq!(
+            text,
+            r#"{"v":"1","kind":"deliver","delivery_id":7,"attempt":2}"#
+        );
         let back: Job = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, job);
         assert_eq!(back.idempotency_key(), "deliver:7:2");

@@ -41,7 +41,11 @@ impl Schedule {
                 "s" => Duration::from_secs(n),
                 "m" => Duration::from_secs(n * 60),
                 "h" => Duration::from_secs(n * 3600),
-                _ => return Err(format!("retry schedule: unit of `{part}` must be ms, s, m or h")),
+                _ => {
+                    return Err(format!(
+                        "retry schedule: unit of `{part}` must be ms, s, m or h"
+                    ));
+                }
             };
             out.push(d);
         }
@@ -86,7 +90,9 @@ mod tests {
     #[test]
     fn retry_after_stretches_the_delay() {
         let s = Schedule::parse("0s,10ms").expect("valid");
-        let d = s.delay_before(2, Some(Duration::from_secs(3))).expect("exists");
+        let d = s
+            .delay_before(2, Some(Duration::from_secs(3)))
+            .expect("exists");
         assert_eq!(d, Duration::from_secs(3));
     }
 

@@ -84,7 +84,8 @@ impl FileExport {
             "csv" => Format::Csv,
             _ => return Err(SettingsError::new("format", "must be jsonl or csv")),
         };
-        let rotate_bytes = setting::integer(settings, "rotate_bytes")?.unwrap_or(DEFAULT_ROTATE_BYTES);
+        let rotate_bytes =
+            setting::integer(settings, "rotate_bytes")?.unwrap_or(DEFAULT_ROTATE_BYTES);
         if rotate_bytes == 0 {
             return Err(SettingsError::new("rotate_bytes", "must be at least 1"));
         }
@@ -170,7 +171,9 @@ impl FileExport {
                     name => cell(record.get(name)),
                 });
                 w.write_record(row).map_err(csv_outcome)?;
-                out = w.into_inner().map_err(|e| csv_outcome(e.into_error().into()))?;
+                out = w
+                    .into_inner()
+                    .map_err(|e| csv_outcome(e.into_error().into()))?;
             }
         }
         Ok(out)
@@ -178,8 +181,7 @@ impl FileExport {
 
     /// The newest file of `object`, or a new one when there is none or the day has turned.
     fn discover(&self, dir: &Path, object: &str, day: NaiveDate) -> Result<OpenFile, Outcome> {
-        let files = self.existing(dir, object).map_err(|e| io_outcome("listing", &e))?;
-        match files.into_iter().max() {
+        match self.existing(dir, object)?.into_iter().max() {
             Some((date, seq)) if !self.rotate_daily || date == day => {
                 self.load(self.path(dir, object, date, seq), date)
             }
@@ -189,8 +191,9 @@ impl FileExport {
 
     /// A file not created yet: the next sequence number of `day`.
     fn fresh(&self, dir: &Path, object: &str, day: NaiveDate) -> Result<OpenFile, Outcome> {
-        let files = self.existing(dir, object).map_err(|e| io_outcome("listing", &e))?;
-        let seq = files.iter().filter(|(d, _)| *d == day).map(|(_, s)| *s).max().unwrap_or(0);
+        let files = self.existing(dir, object)?;
+        let seq = files.iter().filter(|(d, _)| *d == day).map(|(_, s)| *s);
+        let seq = seq.max().unwrap_or(0);
         Ok(OpenFile {
             path: self.path(dir, object, day, seq + 1),
             date: day,
@@ -220,7 +223,12 @@ impl FileExport {
     }
 
     /// `(date, seq)` of this object's files in `dir`.
-    fn existing(&self, dir: &Path, object: &str) -> io::Result<Vec<(NaiveDate, u32)>> {
+    fn existing(&self, dir: &Path, object: &str) -> Result<Vec<(NaiveDate, u32)>, Outcome> {
+        self.list(dir, object)
+            .map_err(|e| io_outcome("listing the directory", &e))
+    }
+
+    fn list(&self, dir: &Path, object: &str) -> io::Result<Vec<(NaiveDate, u32)>> {
         let (prefix, suffix) = (format!("{object}-"), format!(".{}", self.format.ext()));
         let mut out = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -232,8 +240,13 @@ impl FileExport {
             else {
                 continue;
             };
-            let date = rest.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-            let seq = rest.get(10..).and_then(|s| s.strip_prefix('-')).and_then(|s| s.parse().ok());
+            let date = rest
+                .get(..10)
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+            let seq = rest
+                .get(10..)
+                .and_then(|s| s.strip_prefix('-'))
+                .and_then(|s| s.parse().ok());
             if let (Some(date), Some(seq)) = (date, seq) {
                 out.push((date, seq));
             }
@@ -304,7 +317,10 @@ fn write_line(path: &Path, line: &[u8]) -> io::Result<()> {
 fn file_stem(object: &str) -> String {
     let stem: String = object
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
         .collect();
     match stem.trim_start_matches('.') {
         "" => "record".into(),

@@ -196,7 +196,10 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
             .expect("date")
             .with_timezone(&Utc);
-        assert_eq!(retry_after(&headers("7"), now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(&headers("7"), now),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(
             retry_after(&headers("Wed, 21 Oct 2015 07:28:30 GMT"), now),
             Some(Duration::from_secs(30))
@@ -221,7 +224,10 @@ mod tests {
             assert!(matches!(reply(s).outcome(), Outcome::Retry { .. }), "{s}");
         }
         for s in [301, 400, 401, 404, 410, 422] {
-            assert!(matches!(reply(s).outcome(), Outcome::Permanent { .. }), "{s}");
+            assert!(
+                matches!(reply(s).outcome(), Outcome::Permanent { .. }),
+                "{s}"
+            );
         }
         let Outcome::Permanent { error, .. } = reply(400).outcome() else {
             panic!("400 is permanent");

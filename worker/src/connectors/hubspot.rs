@@ -119,7 +119,10 @@ impl Hubspot {
             "id": d.key(),
             "properties": properties(&d.record, mapping),
         }]});
-        let url = format!("{}/crm/v3/objects/{object_type}/batch/upsert", self.base_url);
+        let url = format!(
+            "{}/crm/v3/objects/{object_type}/batch/upsert",
+            self.base_url
+        );
         http::guard(&self.net, &url)?;
         let request = http::client(&self.net, self.timeout)?
             .post(&url)
@@ -213,7 +216,10 @@ mod tests {
             Value::Object(props),
             json!({"email": "ada@example.com", "firstname": "Ada", "jobtitle": "CTO"})
         );
-        let props = properties(&json!({"company": "Acme", "employees": 12}), COMPANY_PROPERTIES);
+        let props = properties(
+            &json!({"company": "Acme", "employees": 12}),
+            COMPANY_PROPERTIES,
+        );
         assert_eq!(
             Value::Object(props),
             json!({"name": "Acme", "numberofemployees": "12"})

@@ -29,7 +29,7 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 const MAX_CONNECTIONS: u32 = 4;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 static POOLS: LazyLock<Mutex<HashMap<String, DatabaseConnection>>> = LazyLock::new(Mutex::default);
 
@@ -55,7 +55,10 @@ impl Postgres {
         let table = setting::required(settings, "table")?;
         let parts: Vec<&str> = table.split('.').collect();
         if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
-            return Err(SettingsError::new("table", "must be `table` or `schema.table`"));
+            return Err(SettingsError::new(
+                "table",
+                "must be `table` or `schema.table`",
+            ));
         }
         let table = parts.iter().map(|p| quote(p)).collect::<Vec<_>>().join(".");
         let key_column = setting::required(settings, "key_column")?.to_string();
@@ -88,7 +91,11 @@ impl Postgres {
                 .append_pair("hostaddr", &addr.ip().to_string());
         }
         let key = url.to_string();
-        if let Some(pool) = POOLS.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some(pool) = POOLS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return Ok(pool.clone());
         }
         let mut options = ConnectOptions::new(key.clone());
@@ -110,7 +117,8 @@ impl Postgres {
                    FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid \
                    AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
                    WHERE c.oid = to_regclass($1) ORDER BY a.attnum";
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, [self.table.clone().into()]);
+        let stmt =
+            Statement::from_sql_and_values(DbBackend::Postgres, sql, [self.table.clone().into()]);
         let rows = db.query_all_raw(stmt).await.map_err(|e| classify(&e))?;
         let Some(first) = rows.first() else {
             return Ok(None);
@@ -218,7 +226,9 @@ fn target(dsn: &str) -> Result<(Url, String, u16), SettingsError> {
         .filter(|h| !h.is_empty())
         .ok_or_else(|| bad("names no host"))?;
     if host.starts_with('/') || host.to_ascii_lowercase().starts_with("%2f") {
-        return Err(bad("Unix sockets are not allowed: give a host name or address"));
+        return Err(bad(
+            "Unix sockets are not allowed: give a host name or address",
+        ));
     }
     Ok((url, host, port))
 }
@@ -314,7 +324,10 @@ pub async fn check(settings: &Value, net: &NetPolicy) -> Result<(), SettingsErro
     let columns = match pg.table_columns(&db).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            let m = format!("table {} does not exist or is not visible to this user", pg.table);
+            let m = format!(
+                "table {} does not exist or is not visible to this user",
+                pg.table
+            );
             return Err(SettingsError::new("table", m));
         }
         Err(Failure::Setting(m)) => return Err(SettingsError::new("table", m)),
@@ -333,7 +346,11 @@ pub async fn check(settings: &Value, net: &NetPolicy) -> Result<(), SettingsErro
         return Err(SettingsError::new("key_column", m));
     }
     if let Some(missing) = pg.columns.iter().flatten().find(|c| !columns.contains(c)) {
-        let m = format!("column {} does not exist in table {}", quote(missing), pg.table);
+        let m = format!(
+            "column {} does not exist in table {}",
+            quote(missing),
+            pg.table
+        );
         return Err(SettingsError::new("columns", m));
     }
     Ok(())

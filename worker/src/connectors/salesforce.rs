@@ -86,9 +86,9 @@ impl Salesforce {
             ));
         }
         let version = setting::optional(settings, "api_version")?.unwrap_or(DEFAULT_API_VERSION);
-        let version_ok = version.strip_prefix('v').is_some_and(|v| {
-            !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')
-        });
+        let version_ok = version
+            .strip_prefix('v')
+            .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'));
         if !version_ok {
             return Err(SettingsError::new("api_version", "must look like v60.0"));
         }
@@ -259,11 +259,19 @@ mod tests {
         let Outcome::Permanent { error, .. } = judge(&reply(400, bad)) else {
             panic!("400 is permanent");
         };
-        assert!(error.starts_with("HTTP 400: REQUIRED_FIELD_MISSING"), "{error}");
-        let limit = r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert!(
+            error.starts_with("HTTP 400: REQUIRED_FIELD_MISSING"),
+            "{error}"
+        );
+        let limit =
+            r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
         assert!(matches!(judge(&reply(403, limit)), Outcome::Retry { .. }));
-        let session = r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
-        assert!(matches!(judge(&reply(401, session)), Outcome::Permanent { .. }));
+        let session =
+            r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
+        assert!(matches!(
+            judge(&reply(401, session)),
+            Outcome::Permanent { .. }
+        ));
         assert!(matches!(judge(&reply(204, "")), Outcome::Delivered { .. }));
     }
 }

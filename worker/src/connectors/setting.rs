@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(integer(&s, "n").expect_err("type").field, "n");
         assert_eq!(boolean(&s, "b").expect_err("type").field, "b");
         assert_eq!(strings(&s, "list").expect_err("type").field, "list");
-        assert_eq!(required(&s, "missing").expect_err("absent").field, "missing");
+        assert_eq!(
+            required(&s, "missing").expect_err("absent").field,
+            "missing"
+        );
         let d = url(&json!({}), "base_url", Some("https://api.hubapi.com")).expect("default");
         assert_eq!(d.as_str(), "https://api.hubapi.com/");
     }

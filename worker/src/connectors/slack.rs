@@ -47,7 +47,9 @@ impl Slack {
 
     async fn attempt(&self, d: &Delivery) -> Result<Outcome, Outcome> {
         if d.action == Action::Remove {
-            return Err(permanent("Slack messages cannot be removed by this connector"));
+            return Err(permanent(
+                "Slack messages cannot be removed by this connector",
+            ));
         }
         let body = message(&d.record)?;
         http::guard(&self.net, &self.webhook_url)?;

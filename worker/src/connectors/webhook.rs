@@ -83,9 +83,9 @@ impl Webhook {
 
 /// The HMAC key of a `whsec_…` secret; the error never repeats the secret.
 fn signing_key(secret: &str) -> Result<HmacSha256, SettingsError> {
-    let encoded = secret.strip_prefix(SECRET_PREFIX).ok_or_else(|| {
-        SettingsError::new("secret", format!("must start with {SECRET_PREFIX}"))
-    })?;
+    let encoded = secret
+        .strip_prefix(SECRET_PREFIX)
+        .ok_or_else(|| SettingsError::new("secret", format!("must start with {SECRET_PREFIX}")))?;
     let key = BASE64
         .decode(encoded)
         .map_err(|_| SettingsError::new("secret", "the part after whsec_ must be base64"))?;
