@@ -40,7 +40,13 @@ async fn receiver(count: Arc<AtomicUsize>) -> anyhow::Result<String> {
     Ok(format!("http://{addr}/hook"))
 }
 
-async fn gql(client: &reqwest::Client, addr: &str, token: &str, q: &str, v: Value) -> anyhow::Result<Value> {
+async fn gql(
+    client: &reqwest::Client,
+    addr: &str,
+    token: &str,
+    q: &str,
+    v: Value,
+) -> anyhow::Result<Value> {
     let body: Value = client
         .post(format!("http://{addr}/graphql"))
         .bearer_auth(token)
@@ -55,7 +61,12 @@ async fn gql(client: &reqwest::Client, addr: &str, token: &str, q: &str, v: Valu
     Ok(body["data"].clone())
 }
 
-async fn send(client: &reqwest::Client, addr: &str, key: &str, events: &[Value]) -> anyhow::Result<()> {
+async fn send(
+    client: &reqwest::Client,
+    addr: &str,
+    key: &str,
+    events: &[Value],
+) -> anyhow::Result<()> {
     let resp = client
         .post(format!("http://{addr}/v1/events"))
         .basic_auth(key, Some(""))
@@ -91,13 +102,23 @@ async fn wait_for(count: &AtomicUsize, n: usize, limit: Duration) -> bool {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = tempfile::tempdir()?;
-    let url = args.first().filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| {
-        format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display())
-    });
+    let url = args
+        .first()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            )
+        });
     let workers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let events: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4000);
     let config_file = dir.path().join("bench.toml");
-    std::fs::write(&config_file, "[execution]\noutbound_allow = [\"127.0.0.1\"]\n")?;
+    std::fs::write(
+        &config_file,
+        "[execution]\noutbound_allow = [\"127.0.0.1\"]\n",
+    )?;
     let config = Config::load(
         &CommonArgs {
             config: Some(config_file.clone()),
@@ -120,15 +141,25 @@ async fn main() -> anyhow::Result<()> {
             Arc::clone(&app.state.secrets),
             &config.execution,
         )?);
-        let queue = api::execution::queue::Queue::open(&app.state.db, &url, &config.execution).await?;
-        tokio::spawn(api::execution::run(engine, queue, config.execution.clone(), stop_rx, Duration::from_secs(2)));
+        let queue =
+            api::execution::queue::Queue::open(&app.state.db, &url, &config.execution).await?;
+        tokio::spawn(api::execution::run(
+            engine,
+            queue,
+            config.execution.clone(),
+            stop_rx,
+            Duration::from_secs(2),
+        ));
     } else {
-        let bin = std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| "target/release/switchyard".into());
+        let bin =
+            std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| "target/release/switchyard".into());
         for _ in 0..workers {
             children.push(
                 std::process::Command::new(&bin)
-                    .arg("--config").arg(&config_file)
-                    .arg("--data-dir").arg(dir.path())
+                    .arg("--config")
+                    .arg(&config_file)
+                    .arg("--data-dir")
+                    .arg(dir.path())
                     .args(["--database-url", &url, "worker"])
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -138,7 +169,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let count = Arc::new(AtomicUsize::new(0));
     let hook = receiver(Arc::clone(&count)).await?;
-    let token = app.state.auth.mint("bench", &["platform_engineer".into()], 3600)?;
+    let token = app
+        .state
+        .auth
+        .mint("bench", &["platform_engineer".into()], 3600)?;
     let client = reqwest::Client::new();
     let template = json!({
         "key": "bench-forward", "name": "Bench forward", "category": "lead-management",
@@ -153,7 +187,14 @@ async fn main() -> anyhow::Result<()> {
                        "config": {"slot": "hook", "object": "event.form_submitted", "action": "send"}}]
         }
     });
-    gql(&client, &addr, &token, "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }", json!({"i": template})).await?;
+    gql(
+        &client,
+        &addr,
+        &token,
+        "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
+        json!({"i": template}),
+    )
+    .await?;
     let conn = gql(&client, &addr, &token,
         "mutation($s: JSON!) { createConnection(connector: \"webhook\", name: \"bench\", settings: $s) { id } }",
         json!({"s": {"url": hook, "secret": SECRET}})).await?;
@@ -161,15 +202,24 @@ async fn main() -> anyhow::Result<()> {
     let inst = gql(&client, &addr, &token,
         "mutation($c: Int!) { instantiateTemplate(template: \"bench-forward\", name: \"bench\", params: {}, connections: [{slot: \"hook\", connection: $c}]) { id } }",
         json!({"c": conn_id})).await?;
-    let instance_id = inst["instantiateTemplate"]["id"].as_i64().unwrap_or_default();
+    let instance_id = inst["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_default();
     let key = gql(&client, &addr, &token,
         "mutation { createWriteKey(name: \"bench\", eventTypes: [\"event.form_submitted\"]) { key } }", json!({})).await?;
-    let key = key["createWriteKey"]["key"].as_str().unwrap_or_default().to_string();
+    let key = key["createWriteKey"]["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
 
     // 1. Maximum throughput: everything at once in batches of 100, 4 requests in flight.
     let started = Instant::now();
-    let batches: Vec<Vec<Value>> = (0..events).map(|i| event(i, "max")).collect::<Vec<_>>()
-        .chunks(100).map(<[Value]>::to_vec).collect();
+    let batches: Vec<Vec<Value>> = (0..events)
+        .map(|i| event(i, "max"))
+        .collect::<Vec<_>>()
+        .chunks(100)
+        .map(<[Value]>::to_vec)
+        .collect();
     for group in batches.chunks(4) {
         let sends = group.iter().map(|b| send(&client, &addr, &key, b));
         for r in futures::future::join_all(sends).await {
@@ -178,15 +228,28 @@ async fn main() -> anyhow::Result<()> {
     }
     let accepted_in = started.elapsed();
     if !wait_for(&count, events, Duration::from_secs(600)).await {
-        anyhow::bail!("only {} of {events} delivered", count.load(Ordering::Relaxed));
+        anyhow::bail!(
+            "only {} of {events} delivered",
+            count.load(Ordering::Relaxed)
+        );
     }
     let took = started.elapsed();
     let max_rate = events as f64 / took.as_secs_f64();
     println!(
         "workers={} db={} events={events}: accepted in {:.2} s, all delivered in {:.2} s -> {:.0} deliveries/s",
-        if workers == 0 { "embedded".to_string() } else { workers.to_string() },
-        if url.starts_with("postgres") { "postgres" } else { "sqlite" },
-        accepted_in.as_secs_f64(), took.as_secs_f64(), max_rate
+        if workers == 0 {
+            "embedded".to_string()
+        } else {
+            workers.to_string()
+        },
+        if url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        accepted_in.as_secs_f64(),
+        took.as_secs_f64(),
+        max_rate
     );
 
     // 2. Latency at half the maximum rate for 10 s: batches of 10 at a steady pace.
@@ -199,10 +262,14 @@ async fn main() -> anyhow::Result<()> {
     let mut pending = Vec::new();
     while sent < n {
         tick.tick().await;
-        let batch: Vec<Value> = (sent..(sent + 10).min(n)).map(|i| event(i, "half")).collect();
+        let batch: Vec<Value> = (sent..(sent + 10).min(n))
+            .map(|i| event(i, "half"))
+            .collect();
         sent += batch.len();
         let (client, addr, key) = (client.clone(), addr.clone(), key.clone());
-        pending.push(tokio::spawn(async move { send(&client, &addr, &key, &batch).await }));
+        pending.push(tokio::spawn(async move {
+            send(&client, &addr, &key, &batch).await
+        }));
     }
     for p in pending {
         p.await??;
@@ -225,7 +292,10 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort_unstable();
     println!(
         "half rate {:.0} events/s for 10 s ({} deliveries): accepted -> delivered p50 {} ms, p99 {} ms, max {} ms",
-        rate, latencies.len(), percentile(&latencies, 0.5), percentile(&latencies, 0.99),
+        rate,
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0)
     );
     for mut c in children {

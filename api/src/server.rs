@@ -137,7 +137,10 @@ pub async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
         })
         .await?;
     if let Some(handle) = execution {
-        tracing::info!("draining in-flight jobs (up to {} s)", SHUTDOWN_GRACE.as_secs());
+        tracing::info!(
+            "draining in-flight jobs (up to {} s)",
+            SHUTDOWN_GRACE.as_secs()
+        );
         match handle.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "workers stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "workers stopped with an error"),

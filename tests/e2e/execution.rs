@@ -15,10 +15,12 @@ const WAIT: Duration = Duration::from_secs(20);
 
 const INSTANTIATE: &str = "mutation($t: String!, $n: String!, $p: JSON!, $c: [SlotBinding!]!) {
     instantiateTemplate(template: $t, name: $n, params: $p, connections: $c) { id status } }";
-const RUNS: &str = "query($i: Int!) { runs(instance: $i) { id eventId status step detail latencyMs } }";
+const RUNS: &str =
+    "query($i: Int!) { runs(instance: $i) { id eventId status step detail latencyMs } }";
 const DELIVERIES: &str = "query($r: Int!) { deliveries(run: $r) {
     id status attempts responseCode error idempotencyKey history record latencyMs connector } }";
-const DEAD: &str = "query($i: Int!) { deadLetters(instance: $i) { id status attempts error responseCode } }";
+const DEAD: &str =
+    "query($i: Int!) { deadLetters(instance: $i) { id status attempts error responseCode } }";
 const REPLAY: &str = "mutation($ids: [Int!], $i: Int) {
     replayDeadLetters(ids: $ids, instance: $i) { delivery replayed reason } }";
 
@@ -132,13 +134,23 @@ async fn dump(app: &TestApp, instance: i64) -> String {
 }
 
 async fn runs(app: &TestApp, instance: i64) -> Vec<Value> {
-    let body = app.gql(&app.token(PAT.0, &[PAT.1]), RUNS, json!({ "i": instance })).await;
-    body["data"]["runs"].as_array().cloned().unwrap_or_else(|| panic!("runs: {body}"))
+    let body = app
+        .gql(&app.token(PAT.0, &[PAT.1]), RUNS, json!({ "i": instance }))
+        .await;
+    body["data"]["runs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("runs: {body}"))
 }
 
 async fn deliveries(app: &TestApp, run: i64) -> Vec<Value> {
-    let body = app.gql(&app.token(PAT.0, &[PAT.1]), DELIVERIES, json!({ "r": run })).await;
-    body["data"]["deliveries"].as_array().cloned().unwrap_or_else(|| panic!("deliveries: {body}"))
+    let body = app
+        .gql(&app.token(PAT.0, &[PAT.1]), DELIVERIES, json!({ "r": run }))
+        .await;
+    body["data"]["deliveries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("deliveries: {body}"))
 }
 
 /// Waits until instance `instance` has a delivery in `status`; returns it.
@@ -147,13 +159,20 @@ async fn delivery_in(app: &TestApp, instance: i64, status: &str) -> Value {
     while std::time::Instant::now() < until {
         for r in runs(app, instance).await {
             let id = r["id"].as_i64().unwrap_or(0);
-            if let Some(d) = deliveries(app, id).await.into_iter().find(|d| d["status"] == status) {
+            if let Some(d) = deliveries(app, id)
+                .await
+                .into_iter()
+                .find(|d| d["status"] == status)
+            {
                 return d;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no delivery became {status}: runs {:?}", runs(app, instance).await);
+    panic!(
+        "no delivery became {status}: runs {:?}",
+        runs(app, instance).await
+    );
 }
 
 #[tokio::test]
@@ -170,18 +189,41 @@ async fn an_accepted_event_is_delivered_signed_with_its_idempotency_key() {
     assert_eq!(seen.len(), 1);
     let req = &seen[0];
     assert_eq!(req.path, "/hook");
-    let id = req.headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert_eq!(id, d["idempotencyKey"].as_str().unwrap_or("?"), "webhook-id is the delivery key");
+    let id = req
+        .headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert_eq!(
+        id,
+        d["idempotencyKey"].as_str().unwrap_or("?"),
+        "webhook-id is the delivery key"
+    );
     assert!(req.headers.get("webhook-signature").is_some());
     assert_eq!(req.body["data"]["email"], "ada@example.com");
     assert_eq!(req.body["data"]["company"], "Analytical Engines");
-    assert!(req.body["data"].get("first_name").is_none(), "only the fields the template sends");
+    assert!(
+        req.body["data"].get("first_name").is_none(),
+        "only the fields the template sends"
+    );
 
     // The same event again (same id) and a second submission of the same person and form
     // (same business key) produce no second request.
-    send(&app, json!([event("ev-1", "ada@example.com"), event("ev-2", "ada@example.com")])).await;
+    send(
+        &app,
+        json!([
+            event("ev-1", "ada@example.com"),
+            event("ev-2", "ada@example.com")
+        ]),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(rx.count(), 1, "one effect per business key: {:?}", rx.distinct("webhook-id"));
+    assert_eq!(
+        rx.count(),
+        1,
+        "one effect per business key: {:?}",
+        rx.distinct("webhook-id")
+    );
 }
 
 #[tokio::test]
@@ -196,7 +238,11 @@ async fn a_500_then_200_is_delivered_once_after_a_retry_with_the_same_webhook_id
     assert_eq!(history[0]["status_code"], 500);
     assert_eq!(history[1]["status_code"], 200);
     assert_eq!(rx.count(), 2);
-    assert_eq!(rx.distinct("webhook-id").len(), 1, "both attempts carry the same webhook-id");
+    assert_eq!(
+        rx.distinct("webhook-id").len(),
+        1,
+        "both attempts carry the same webhook-id"
+    );
 }
 
 #[tokio::test]
@@ -209,7 +255,10 @@ async fn a_hanging_destination_times_out_and_the_retry_delivers() {
     assert_eq!(d["attempts"], 2, "{d}");
     let first = &d["history"][0];
     assert!(first["status_code"].is_null(), "{first}");
-    assert!(first["error"].as_str().unwrap_or("").contains("time"), "{first}");
+    assert!(
+        first["error"].as_str().unwrap_or("").contains("time"),
+        "{first}"
+    );
 }
 
 #[tokio::test]
@@ -223,22 +272,44 @@ async fn a_410_is_a_dead_letter_at_once_and_a_replay_delivers_it_once() {
     assert_eq!(dead["responseCode"], 410);
     let token = app.token(PAT.0, &[PAT.1]);
     let listed = app.gql(&token, DEAD, json!({ "i": instance })).await;
-    assert_eq!(listed["data"]["deadLetters"][0]["id"], dead["id"], "{listed}");
+    assert_eq!(
+        listed["data"]["deadLetters"][0]["id"], dead["id"],
+        "{listed}"
+    );
 
     // A marketer may not replay a platform team's instance.
     let denied = app
-        .gql(&app.token("mia", &["marketer"]), REPLAY, json!({ "i": instance }))
+        .gql(
+            &app.token("mia", &["marketer"]),
+            REPLAY,
+            json!({ "i": instance }),
+        )
         .await;
     assert_eq!(error_code(&denied), Some("FORBIDDEN"), "{denied}");
 
-    let replayed = app.gql(&token, REPLAY, json!({ "ids": [dead["id"]] })).await;
-    assert_eq!(replayed["data"]["replayDeadLetters"][0]["replayed"], true, "{replayed}");
+    let replayed = app
+        .gql(&token, REPLAY, json!({ "ids": [dead["id"]] }))
+        .await;
+    assert_eq!(
+        replayed["data"]["replayDeadLetters"][0]["replayed"], true,
+        "{replayed}"
+    );
     let d = delivery_in(&app, instance, "delivered").await;
     assert_eq!(d["attempts"], 2);
     assert_eq!(rx.count(), 2);
-    assert_eq!(rx.distinct("webhook-id").len(), 1, "a replay keeps the webhook-id");
-    let again = app.gql(&token, REPLAY, json!({ "ids": [dead["id"]] })).await;
-    assert_eq!(error_code(&again), Some("NOT_FOUND"), "no longer a dead letter: {again}");
+    assert_eq!(
+        rx.distinct("webhook-id").len(),
+        1,
+        "a replay keeps the webhook-id"
+    );
+    let again = app
+        .gql(&token, REPLAY, json!({ "ids": [dead["id"]] }))
+        .await;
+    assert_eq!(
+        error_code(&again),
+        Some("NOT_FOUND"),
+        "no longer a dead letter: {again}"
+    );
 
     let audit = app
         .gql(
@@ -247,9 +318,13 @@ async fn a_410_is_a_dead_letter_at_once_and_a_replay_delivers_it_once() {
             json!({ "f": { "action": "delivery.replay" } }),
         )
         .await;
-    let edges = audit["data"]["auditLog"]["edges"].as_array().cloned().unwrap_or_default();
+    let edges = audit["data"]["auditLog"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        edges.iter().any(|e| e["node"]["actor"] == "pat" && e["node"]["target"] == format!("delivery:{}", dead["id"])),
+        edges.iter().any(|e| e["node"]["actor"] == "pat"
+            && e["node"]["target"] == format!("delivery:{}", dead["id"])),
         "{audit}"
     );
 }
@@ -269,16 +344,31 @@ async fn retries_exhausted_make_a_dead_letter_with_every_attempt_recorded() {
         .map(|h| &h["status_code"])
         .collect();
     assert_eq!(codes, vec![&json!(503); 4]);
-    assert!(dead["error"].as_str().unwrap_or("").contains("503"), "{dead}");
+    assert!(
+        dead["error"].as_str().unwrap_or("").contains("503"),
+        "{dead}"
+    );
 }
 
 #[tokio::test]
 async fn metadata_and_private_addresses_are_refused_before_any_packet() {
     let app = spawn().await;
-    for url in ["http://169.254.169.254/latest/meta-data", "http://10.0.0.1/hook"] {
-        let body = connect(&app, PAT, "webhook", json!({ "url": url, "secret": SECRET })).await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/hook",
+    ] {
+        let body = connect(
+            &app,
+            PAT,
+            "webhook",
+            json!({ "url": url, "secret": SECRET }),
+        )
+        .await;
         assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{url}: {body}");
-        assert_eq!(body["errors"][0]["extensions"]["field"], "settings.url", "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "settings.url",
+            "{body}"
+        );
     }
 }
 
@@ -295,7 +385,13 @@ async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice(
         json!({ "base_url": hubspot.url(""), "access_token": "pat-eu1-0123456789" }),
     )
     .await;
-    let chat = connection_id(&app, mia, "slack", json!({ "webhook_url": slack.url("/services/T0/B0/x") })).await;
+    let chat = connection_id(
+        &app,
+        mia,
+        "slack",
+        json!({ "webhook_url": slack.url("/services/T0/B0/x") }),
+    )
+    .await;
     let body = app
         .gql(
             &app.token(mia.0, &[mia.1]),
@@ -304,34 +400,68 @@ async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice(
                     "c": [{ "slot": "crm", "connection": crm }, { "slot": "chat", "connection": chat }] }),
         )
         .await;
-    let instance = body["data"]["instantiateTemplate"]["id"].as_i64().unwrap_or_else(|| panic!("{body}"));
+    let instance = body["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{body}"));
     let mut no_consent = event("lc-3", "nope@example.com");
     no_consent["payload"]["consent_marketing"] = json!(false);
-    send(&app, json!([event("lc-1", "ada@example.com"), event("lc-2", "grace@example.com"), no_consent])).await;
-    let arrived = eventually(WAIT, || async { hubspot.count() >= 2 && slack.count() >= 2 }).await;
-    assert!(arrived, "hubspot {} slack {}: {}", hubspot.count(), slack.count(), dump(&app, instance).await);
+    send(
+        &app,
+        json!([
+            event("lc-1", "ada@example.com"),
+            event("lc-2", "grace@example.com"),
+            no_consent
+        ]),
+    )
+    .await;
+    let arrived = eventually(WAIT, || async {
+        hubspot.count() >= 2 && slack.count() >= 2
+    })
+    .await;
+    assert!(
+        arrived,
+        "hubspot {} slack {}: {}",
+        hubspot.count(),
+        slack.count(),
+        dump(&app, instance).await
+    );
     let seen = hubspot.seen();
     let req = &seen[0];
     assert_eq!(req.path, "/crm/v3/objects/contacts/batch/upsert");
     assert_eq!(
-        req.headers.get("authorization").and_then(|v| v.to_str().ok()),
+        req.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
         Some("Bearer pat-eu1-0123456789")
     );
     let input = &req.body["inputs"][0];
     assert_eq!(input["idProperty"], "email", "{}", req.body);
-    assert!(input["id"] == "ada@example.com" || input["id"] == "grace@example.com", "{}", req.body);
+    assert!(
+        input["id"] == "ada@example.com" || input["id"] == "grace@example.com",
+        "{}",
+        req.body
+    );
     for notice in slack.seen() {
         let text = notice.body["text"].as_str().unwrap_or("");
         assert!(text.contains("Analytical Engines"), "{text}");
-        assert!(!text.contains("@") && !text.contains("Ada"), "no personal data in chat: {text}");
+        assert!(
+            !text.contains("@") && !text.contains("Ada"),
+            "no personal data in chat: {text}"
+        );
     }
     let finished = eventually(WAIT, || async {
-        runs(&app, instance).await.iter().any(|r| r["eventId"] == "lc-3" && r["status"] != "running")
+        runs(&app, instance)
+            .await
+            .iter()
+            .any(|r| r["eventId"] == "lc-3" && r["status"] != "running")
     })
     .await;
     assert!(finished, "the run of lc-3 finished");
     let all = runs(&app, instance).await;
-    let skipped = all.iter().find(|r| r["eventId"] == "lc-3").expect("run of lc-3");
+    let skipped = all
+        .iter()
+        .find(|r| r["eventId"] == "lc-3")
+        .expect("run of lc-3");
     assert_eq!(skipped["status"], "skipped", "{skipped}");
     assert_eq!(skipped["step"], "check_consent");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -361,8 +491,16 @@ async fn identify(app: &TestApp, key: &str, people: &[(String, String, Vec<&str>
         .expect("batch");
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert!(status == 200 || status == 202 || status == 207, "{status} {body}");
-    assert_eq!(body["rejected"], 0, "{}", &body.to_string()[..body.to_string().len().min(600)]);
+    assert!(
+        status == 200 || status == 202 || status == 207,
+        "{status} {body}"
+    );
+    assert_eq!(
+        body["rejected"],
+        0,
+        "{}",
+        &body.to_string()[..body.to_string().len().min(600)]
+    );
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -376,13 +514,31 @@ async fn audience_sync_sends_only_hashed_differences_since_the_last_sync() {
     let ads = Receiver::start(vec![]).await;
     let key = write_key(&app, &["contact"]).await;
     let mut people: Vec<(String, String, Vec<&str>, bool)> = (0..101)
-        .map(|i| (format!("u{i}"), format!("Person{i}@Example.com"), vec!["emea-trial"], true))
+        .map(|i| {
+            (
+                format!("u{i}"),
+                format!("Person{i}@Example.com"),
+                vec!["emea-trial"],
+                true,
+            )
+        })
         .collect();
-    people.push(("u-no".into(), "noconsent@example.com".into(), vec!["emea-trial"], false));
+    people.push((
+        "u-no".into(),
+        "noconsent@example.com".into(),
+        vec!["emea-trial"],
+        false,
+    ));
     identify(&app, &key, &people).await;
 
     let mia = ("mia", "marketer");
-    let conn = connection_id(&app, mia, "ads-audience", json!({ "url": ads.url("/audiences"), "secret": SECRET })).await;
+    let conn = connection_id(
+        &app,
+        mia,
+        "ads-audience",
+        json!({ "url": ads.url("/audiences"), "secret": SECRET }),
+    )
+    .await;
     let body = app
         .gql(
             &app.token(mia.0, &[mia.1]),
@@ -396,9 +552,16 @@ async fn audience_sync_sends_only_hashed_differences_since_the_last_sync() {
     assert_eq!(inst["status"], "pending_approval", "{body}");
     let id = inst["id"].as_i64().expect("id");
     let approved = app
-        .gql(&app.token("olga", &["approver"]), "mutation($i: Int!) { approveInstance(id: $i) { status } }", json!({ "i": id }))
+        .gql(
+            &app.token("olga", &["approver"]),
+            "mutation($i: Int!) { approveInstance(id: $i) { status } }",
+            json!({ "i": id }),
+        )
         .await;
-    assert_eq!(approved["data"]["approveInstance"]["status"], "active", "{approved}");
+    assert_eq!(
+        approved["data"]["approveInstance"]["status"], "active",
+        "{approved}"
+    );
 
     let run_now = |app: &TestApp| {
         let token = app.token(mia.0, &[mia.1]);
@@ -415,40 +578,236 @@ async fn audience_sync_sends_only_hashed_differences_since_the_last_sync() {
     };
     run_now(&app).await;
     let arrived = eventually(WAIT, || async { ads.count() >= 1 }).await;
-    assert!(arrived, "first sync reached the ad platform: {}", dump(&app, id).await);
+    assert!(
+        arrived,
+        "first sync reached the ad platform: {}",
+        dump(&app, id).await
+    );
     let first = ads.seen()[0].body.clone();
     let adds = first["data"]["add"].as_array().expect("adds");
     assert_eq!(adds.len(), 101, "everyone with consent, nobody without");
     assert_eq!(first["data"]["remove"].as_array().map(Vec::len), Some(0));
     let text = first.to_string();
-    assert!(!text.contains("example.com") && !text.contains("Example.com"), "no raw email leaves for ads");
-    assert!(text.contains(&sha256_hex("person7@example.com")), "emails are hashed lower-case");
+    assert!(
+        !text.contains("example.com") && !text.contains("Example.com"),
+        "no raw email leaves for ads"
+    );
+    assert!(
+        text.contains(&sha256_hex("person7@example.com")),
+        "emails are hashed lower-case"
+    );
 
     // One person leaves the segment, one joins: the next sync sends exactly that.
-    identify(&app, &key, &[
-        ("u0".into(), "Person0@Example.com".into(), vec![], true),
-        ("u500".into(), "new@example.com".into(), vec!["emea-trial"], true),
-    ]).await;
+    identify(
+        &app,
+        &key,
+        &[
+            ("u0".into(), "Person0@Example.com".into(), vec![], true),
+            (
+                "u500".into(),
+                "new@example.com".into(),
+                vec!["emea-trial"],
+                true,
+            ),
+        ],
+    )
+    .await;
     // Ticks are per second: make sure the next one is a new tick.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     run_now(&app).await;
-    assert!(eventually(WAIT, || async { ads.count() >= 2 }).await, "second sync sent");
+    assert!(
+        eventually(WAIT, || async { ads.count() >= 2 }).await,
+        "second sync sent"
+    );
     let second = ads.seen()[1].body.clone();
-    let added: Vec<String> = second["data"]["add"].as_array().expect("adds").iter()
-        .map(|a| a["identifiers"]["email_sha256"].as_str().unwrap_or("").to_string()).collect();
+    let added: Vec<String> = second["data"]["add"]
+        .as_array()
+        .expect("adds")
+        .iter()
+        .map(|a| {
+            a["identifiers"]["email_sha256"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
     assert_eq!(added, vec![sha256_hex("new@example.com")], "{second}");
     let removed = second["data"]["remove"].as_array().expect("removes");
     assert_eq!(removed.len(), 1);
-    assert!(removed[0].as_str().unwrap_or("").ends_with(&sha256_hex("person0@example.com")));
+    assert!(
+        removed[0]
+            .as_str()
+            .unwrap_or("")
+            .ends_with(&sha256_hex("person0@example.com"))
+    );
     assert_eq!(second["data"]["audience_size"], 101);
 
     // Nothing changed: the third sync sends nothing.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     run_now(&app).await;
     let token = app.token(mia.0, &[mia.1]);
-    assert!(eventually(WAIT, || async {
-        let body = app.gql(&token, "query($i: Int!) { runs(instance: $i) { status detail } }", json!({ "i": id })).await;
-        body["data"]["runs"].as_array().is_some_and(|r| r.len() == 3 && r[0]["status"] == "succeeded")
-    }).await);
+    assert!(
+        eventually(WAIT, || async {
+            let body = app
+                .gql(
+                    &token,
+                    "query($i: Int!) { runs(instance: $i) { status detail } }",
+                    json!({ "i": id }),
+                )
+                .await;
+            body["data"]["runs"]
+                .as_array()
+                .is_some_and(|r| r.len() == 3 && r[0]["status"] == "succeeded")
+        })
+        .await
+    );
     assert_eq!(ads.count(), 2, "no changes, no request");
+}
+
+/// A scratch database on the test PostgreSQL server with a reporting table; `None` (and a
+/// message) when the tests run without PostgreSQL.
+async fn warehouse() -> Option<(String, sea_orm::DatabaseConnection)> {
+    use sea_orm::ConnectionTrait;
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))?;
+    let admin = sea_orm::Database::connect(&url).await.expect("postgres");
+    let name = format!("sy_wh_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create db");
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    let dsn = format!("{base}/{name}");
+    let db = sea_orm::Database::connect(&dsn)
+        .await
+        .expect("warehouse db");
+    db.execute_unprepared(
+        "CREATE TABLE pipeline (opportunity_id text PRIMARY KEY, account_domain text, amount numeric, \
+         currency text, stage text, contact_email text, contact_email_sha256 text, lead_status text)",
+    )
+    .await
+    .expect("create table");
+    Some((dsn, db))
+}
+
+#[tokio::test]
+async fn reporting_export_upserts_warehouse_rows_and_appends_the_export_file() {
+    use sea_orm::ConnectionTrait;
+    let Some((dsn, wh)) = warehouse().await else {
+        eprintln!(
+            "skipped: the warehouse connector needs PostgreSQL (set DATABASE_URL=postgres://…)"
+        );
+        return;
+    };
+    let app = spawn().await;
+    let dana = ("dana", "data_engineer");
+    let bad = connect(
+        &app,
+        dana,
+        "postgres",
+        json!({ "dsn": dsn, "table": "missing_table", "key_column": "opportunity_id" }),
+    )
+    .await;
+    assert_eq!(
+        bad["errors"][0]["extensions"]["field"], "settings.table",
+        "{bad}"
+    );
+    let warehouse = connection_id(
+        &app,
+        dana,
+        "postgres",
+        json!({ "dsn": dsn, "table": "pipeline", "key_column": "opportunity_id" }),
+    )
+    .await;
+    let folder = tempfile::tempdir().expect("export dir");
+    let file = connection_id(
+        &app,
+        dana,
+        "file",
+        json!({ "directory": folder.path().display().to_string(), "format": "jsonl" }),
+    )
+    .await;
+    let body = app
+        .gql(
+            &app.token(dana.0, &[dana.1]),
+            INSTANTIATE,
+            json!({ "t": "reporting-export", "n": "pipeline", "p": { "lookback_days": 1, "file_export_enabled": true },
+                    "c": [{ "slot": "warehouse", "connection": warehouse }, { "slot": "export_file", "connection": file }] }),
+        )
+        .await;
+    let id = body["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{body}"));
+    let key = write_key(&app, &["event.opportunity_created"]).await;
+    let opp = |n: u32, amount: u32| {
+        json!({
+        "id": format!("opp-ev-{n}-{amount}"), "type": "event.opportunity_created", "occurred_at": "2026-11-27T09:30:00Z",
+        "payload": { "opportunity_id": format!("006-{n}"), "account_domain": "acme.com", "amount": amount,
+                     "currency": "EUR", "stage": "proposal", "created_at": "2026-11-27T09:30:00Z",
+                     "contact_email": "Buyer@Acme.com" } })
+    };
+    let (status, sent) = post_events(&app, &key, &json!([opp(1, 1000), opp(2, 2500)])).await;
+    assert_eq!(status, 202, "{sent}");
+    let run_now = "mutation($i: Int!) { runInstanceNow(id: $i) }";
+    let ran = app
+        .gql(&app.token(dana.0, &[dana.1]), run_now, json!({ "i": id }))
+        .await;
+    assert!(ran["errors"].is_null(), "{ran}");
+    let rows = |wh: &sea_orm::DatabaseConnection| {
+        let wh = wh.clone();
+        async move {
+            wh.query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT opportunity_id, amount::text AS amount, contact_email, contact_email_sha256 FROM pipeline ORDER BY 1",
+            ))
+            .await
+            .expect("select")
+        }
+    };
+    assert!(
+        eventually(WAIT, || async { rows(&wh).await.len() == 2 }).await,
+        "{}",
+        dump(&app, id).await
+    );
+    let got = rows(&wh).await;
+    let email: String = got[0].try_get("", "contact_email").unwrap_or_default();
+    let hashed: String = got[0]
+        .try_get("", "contact_email_sha256")
+        .unwrap_or_default();
+    assert_eq!(email, "", "clear-text email only when explicitly allowed");
+    assert_eq!(hashed, sha256_hex("buyer@acme.com"));
+    let lines = || -> usize {
+        std::fs::read_dir(folder.path())
+            .map(|d| {
+                d.flatten()
+                    .map(|f| {
+                        std::fs::read_to_string(f.path())
+                            .unwrap_or_default()
+                            .lines()
+                            .count()
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(WAIT, || async { lines() == 2 }).await,
+        "export file has one line per opportunity"
+    );
+
+    // An update of deal 1 arrives; the next export upserts the row instead of adding one.
+    let (status, _) = post_events(&app, &key, &json!([opp(1, 1200)])).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ran = app
+        .gql(&app.token(dana.0, &[dana.1]), run_now, json!({ "i": id }))
+        .await;
+    assert!(ran["errors"].is_null(), "{ran}");
+    let updated = eventually(WAIT, || async {
+        let r = rows(&wh).await;
+        r.len() == 2 && r[0].try_get::<String>("", "amount").unwrap_or_default() == "1200"
+    })
+    .await;
+    assert!(updated, "deal 1 updated in place: {}", dump(&app, id).await);
 }

@@ -52,7 +52,8 @@ pub struct TestApp {
     pub config: Config,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
-    /// Dropping it stops the workers (when they run).
+    /// Dropping it stops the workers (when they run); held, never read.
+    #[allow(dead_code)]
     pub stop_workers: Option<tokio::sync::watch::Sender<bool>>,
 }
 

@@ -17,7 +17,6 @@ use std::time::Duration;
 /// One request as received.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    pub method: String,
     pub path: String,
     pub headers: HeaderMap,
     pub body: serde_json::Value,
@@ -45,7 +44,7 @@ pub struct Receiver {
 
 async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
-    method: Method,
+    _method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -53,7 +52,6 @@ async fn handle(
     let reply = {
         let mut g = inner.lock().expect("receiver lock");
         g.seen.push(Seen {
-            method: method.to_string(),
             path: uri.path().to_string(),
             headers,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
@@ -78,7 +76,9 @@ impl Receiver {
             seen: Vec::new(),
             script: script.into(),
         }));
-        let app = Router::new().fallback(handle).with_state(Arc::clone(&inner));
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&inner));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiver");
@@ -105,7 +105,12 @@ impl Receiver {
     pub fn distinct(&self, name: &str) -> std::collections::BTreeSet<String> {
         self.seen()
             .iter()
-            .filter_map(|s| s.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string))
+            .filter_map(|s| {
+                s.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
             .collect()
     }
 }

@@ -5,6 +5,7 @@
 //! UI in headless Chromium.
 
 mod browser;
+mod webdriver;
 
 use crate::helpers::*;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};

@@ -76,7 +76,10 @@ async fn a_worker_killed_mid_delivery_is_replaced_and_the_effect_stays_single() 
         "the job of the killed worker was picked up again"
     );
     let recovered = killed.elapsed();
-    println!("orphan recovery after SIGKILL: {} ms", recovered.as_millis());
+    println!(
+        "orphan recovery after SIGKILL: {} ms",
+        recovered.as_millis()
+    );
     assert!(recovered < Duration::from_secs(60), "recovered within 60 s");
     assert_eq!(
         rx.distinct("webhook-id").len(),
@@ -89,13 +92,21 @@ async fn a_worker_killed_mid_delivery_is_replaced_and_the_effect_stays_single() 
         let token = token.clone();
         async move {
             let body = app
-                .gql(&token, "query($i: Int!) { runs(instance: $i) { id } }", serde_json::json!({ "i": instance }))
+                .gql(
+                    &token,
+                    "query($i: Int!) { runs(instance: $i) { id } }",
+                    serde_json::json!({ "i": instance }),
+                )
                 .await;
             let Some(run) = body["data"]["runs"][0]["id"].as_i64() else {
                 return false;
             };
             let d = app
-                .gql(&token, "query($r: Int!) { deliveries(run: $r) { status } }", serde_json::json!({ "r": run }))
+                .gql(
+                    &token,
+                    "query($r: Int!) { deliveries(run: $r) { status } }",
+                    serde_json::json!({ "r": run }),
+                )
                 .await;
             d["data"]["deliveries"][0]["status"] == "delivered"
         }

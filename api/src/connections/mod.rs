@@ -117,9 +117,8 @@ fn plain_http_only_inside(settings: &Value, net: &worker::net::NetPolicy) -> Api
             .host_str()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
             .and_then(|h| h.parse::<std::net::IpAddr>().ok());
-        let inside = ip.is_some_and(|ip| {
-            worker::net::classify(ip).is_some() && net.check_ip(ip).is_ok()
-        });
+        let inside =
+            ip.is_some_and(|ip| worker::net::classify(ip).is_some() && net.check_ip(ip).is_ok());
         if !inside {
             return Err(ApiError::bad_input(
                 format!("settings.{field}"),
@@ -164,7 +163,10 @@ pub async fn create(
     if let Err(e) = worker::connectors::check(connector, settings, net).await
         && e.field != "connector"
     {
-        return Err(ApiError::bad_input(format!("settings.{}", e.field), e.message));
+        return Err(ApiError::bad_input(
+            format!("settings.{}", e.field),
+            e.message,
+        ));
     }
     let (public, secret) = split(settings, &secret_fields);
     let sealed = secrets

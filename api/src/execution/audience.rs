@@ -24,9 +24,12 @@ async fn members(engine: &Engine, segment_id: &str) -> anyhow::Result<Vec<Value>
     let mut pages = contact::Entity::find().paginate(&engine.db, 1000);
     while let Some(rows) = pages.fetch_and_next().await? {
         for c in rows {
-            let mut traits: Map<String, Value> = serde_json::from_str(&c.traits).unwrap_or_default();
+            let mut traits: Map<String, Value> =
+                serde_json::from_str(&c.traits).unwrap_or_default();
             if let Some(email) = &c.email {
-                traits.entry("email").or_insert(Value::String(email.clone()));
+                traits
+                    .entry("email")
+                    .or_insert(Value::String(email.clone()));
             }
             let ev = Value::Object(traits);
             let p = json!({ "segment": segment_id });
@@ -55,11 +58,18 @@ pub async fn sync(
     let Some(deliver) = plan.def.steps.iter().find(|s| s.step_type == "deliver") else {
         return Ok(());
     };
-    let slot = deliver.config.get("slot").and_then(Value::as_str).unwrap_or("ads");
+    let slot = deliver
+        .config
+        .get("slot")
+        .and_then(Value::as_str)
+        .unwrap_or("ads");
     let Some(connection_id) = bindings.get(slot).copied() else {
         return Ok(());
     };
-    let allowed = flows.get(slot).map(|f| f.fields.clone()).unwrap_or_default();
+    let allowed = flows
+        .get(slot)
+        .map(|f| f.fields.clone())
+        .unwrap_or_default();
     let split = plan
         .def
         .steps
@@ -73,7 +83,12 @@ pub async fn sync(
     let segment_ids: Vec<String> = params
         .get("segment_ids")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let mut notes = Vec::new();
     let mut created = Vec::new();
@@ -124,7 +139,10 @@ pub async fn sync(
             };
             let mut fields = Map::new();
             for (name, value) in rec.fields {
-                let ok = rec.sources.get(&name).is_none_or(|s| s.iter().all(|f| allowed.contains_key(f)));
+                let ok = rec
+                    .sources
+                    .get(&name)
+                    .is_none_or(|s| s.iter().all(|f| allowed.contains_key(f)));
                 if ok && value != Value::String(String::new()) {
                     fields.insert(name, value);
                 }
@@ -151,7 +169,10 @@ pub async fn sync(
             .map(|(k, v)| json!({"member_key": k, "identifiers": v}))
             .collect();
         let removes: Vec<&String> = if remove_departed {
-            current.iter().filter(|k| !desired.contains_key(*k)).collect()
+            current
+                .iter()
+                .filter(|k| !desired.contains_key(*k))
+                .collect()
         } else {
             vec![]
         };
@@ -164,7 +185,10 @@ pub async fn sync(
         if adds.is_empty() && removes.is_empty() {
             continue;
         }
-        let prefix = params.get("audience_name_prefix").and_then(Value::as_str).unwrap_or("");
+        let prefix = params
+            .get("audience_name_prefix")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let record = json!({
             "audience_name": format!("{prefix}{segment_id}"),
             "segment_id": segment_id,
@@ -180,7 +204,11 @@ pub async fn sync(
             slot: Set(slot.to_string()),
             connection_id: Set(connection_id),
             connector: Set(connectors.get(slot).cloned().unwrap_or_default()),
-            idempotency_key: Set(idempotency_key(inst.id, &format!("{segment_id}@{tick}"), &deliver.id)),
+            idempotency_key: Set(idempotency_key(
+                inst.id,
+                &format!("{segment_id}@{tick}"),
+                &deliver.id,
+            )),
             business_key: Set(segment_id.clone()),
             object: Set("segment".into()),
             action: Set("upsert".into()),

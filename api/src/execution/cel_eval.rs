@@ -13,7 +13,9 @@ fn programs() -> &'static Mutex<HashMap<String, Arc<cel::Program>>> {
 }
 
 fn program(source: &str) -> Result<Arc<cel::Program>, String> {
-    let mut cache = programs().lock().map_err(|_| "expression cache poisoned".to_string())?;
+    let mut cache = programs()
+        .lock()
+        .map_err(|_| "expression cache poisoned".to_string())?;
     if let Some(p) = cache.get(source) {
         return Ok(Arc::clone(p));
     }
@@ -94,14 +96,21 @@ mod tests {
         let event = json!({"email": "Ada@Example.com", "country": "DE", "source_category": "web"});
         let params = json!({"emea_countries": ["DE", "FR"], "min_score": 10});
         assert_eq!(
-            condition("event.source_category == 'web' && has(event.country) && event.country in params.emea_countries", &event, &params),
+            condition(
+                "event.source_category == 'web' && has(event.country) && event.country in params.emea_countries",
+                &event,
+                &params
+            ),
             Ok(true)
         );
         assert_eq!(
             eval("sha256(lower(event.email))", &event, &params),
             Ok(json!(hex::encode(Sha256::digest(b"ada@example.com"))))
         );
-        assert_eq!(eval("int(params.min_score)", &event, &params), Ok(json!(10)));
+        assert_eq!(
+            eval("int(params.min_score)", &event, &params),
+            Ok(json!(10))
+        );
         assert!(condition("event.missing == 'x'", &event, &params).is_err());
     }
 }

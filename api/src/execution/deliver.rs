@@ -52,7 +52,10 @@ fn settings(engine: &Engine, conn: &connection::Model) -> anyhow::Result<Value> 
 }
 
 async fn call(engine: &Engine, d: &delivery::Model) -> Outcome {
-    let conn = match connection::Entity::find_by_id(d.connection_id).one(&engine.db).await {
+    let conn = match connection::Entity::find_by_id(d.connection_id)
+        .one(&engine.db)
+        .await
+    {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Outcome::Permanent {

@@ -40,12 +40,17 @@ pub async fn once(db: &DatabaseConnection, queue: &Queue) -> anyhow::Result<usiz
                     .unwrap_or(Duration::ZERO);
                 queue.push(job, delay).await?;
             }
-            Err(e) => tracing::error!(outbox_id = r.id, error = %e, "unreadable outbox job skipped"),
+            Err(e) => {
+                tracing::error!(outbox_id = r.id, error = %e, "unreadable outbox job skipped")
+            }
         }
         ids.push(r.id);
     }
     row::Entity::update_many()
-        .col_expr(row::Column::DispatchedAt, Expr::value(crate::audit::now_string()))
+        .col_expr(
+            row::Column::DispatchedAt,
+            Expr::value(crate::audit::now_string()),
+        )
         .filter(row::Column::Id.is_in(ids))
         .exec(db)
         .await?;

@@ -196,7 +196,11 @@ async fn handle_job(job: Job, engine: Data<Arc<Engine>>) -> Result<(), BoxDynErr
 fn worker_name(i: usize) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
     let start = uuid::Uuid::now_v7().simple().to_string();
-    format!("switchyard-{host}-{}-{}-{i}", std::process::id(), &start[..12])
+    format!(
+        "switchyard-{host}-{}-{}-{i}",
+        std::process::id(),
+        &start[..12]
+    )
 }
 
 /// Everything that runs jobs: the dispatcher, the scheduler and the apalis workers, until
@@ -221,13 +225,14 @@ pub async fn run(
         Ok(())
     };
     let scheduler_engine = Arc::clone(&engine);
-    let monitor = Monitor::new()
-        .register(move |_| {
-            WorkerBuilder::new("switchyard-scheduler")
-                .backend(apalis_cron::CronScheduler::new(schedule::every_quarter_minute()))
-                .data(Arc::clone(&scheduler_engine))
-                .build(schedule::on_tick)
-        });
+    let monitor = Monitor::new().register(move |_| {
+        WorkerBuilder::new("switchyard-scheduler")
+            .backend(apalis_cron::CronScheduler::new(
+                schedule::every_quarter_minute(),
+            ))
+            .data(Arc::clone(&scheduler_engine))
+            .build(schedule::on_tick)
+    });
     let monitor = match queue {
         queue::Queue::Sqlite(storage) => monitor.register(move |i| {
             WorkerBuilder::new(worker_name(i))
@@ -244,7 +249,10 @@ pub async fn run(
                 .build(handle_job)
         }),
     };
-    let result = monitor.shutdown_timeout(grace).run_with_signal(signal).await;
+    let result = monitor
+        .shutdown_timeout(grace)
+        .run_with_signal(signal)
+        .await;
     dispatcher.abort();
     result.map_err(|e| anyhow::anyhow!("workers: {e}"))
 }

@@ -68,7 +68,10 @@ pub async fn replay(
             db,
             policy,
             actor,
-            (&catalog::object(Kind::Template, &inst.template), "instantiate"),
+            (
+                &catalog::object(Kind::Template, &inst.template),
+                "instantiate",
+            ),
             "delivery.replay",
             &target,
         )

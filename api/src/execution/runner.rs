@@ -61,7 +61,10 @@ pub async fn run_event(
     let Some(inst) = instance::Entity::find_by_id(instance_id).one(db).await? else {
         return Ok(());
     };
-    let Some(ev) = event::Entity::find_by_id(event_id.to_string()).one(db).await? else {
+    let Some(ev) = event::Entity::find_by_id(event_id.to_string())
+        .one(db)
+        .await?
+    else {
         return Ok(());
     };
     let run = run_row(db, inst.id, Some(event_id), event_id).await?;
@@ -70,7 +73,16 @@ pub async fn run_event(
         return deliver::attempt_new(engine, run.id).await;
     }
     let payload: Value = serde_json::from_str(&ev.payload).unwrap_or(Value::Null);
-    execute(engine, &inst, &run, payload, &ev.received_at, Some(event_id), from_step).await
+    execute(
+        engine,
+        &inst,
+        &run,
+        payload,
+        &ev.received_at,
+        Some(event_id),
+        from_step,
+    )
+    .await
 }
 
 /// Evaluates the steps of `inst` for `payload` within `run` and records the outcome.
@@ -86,7 +98,17 @@ pub async fn execute(
     let db = &engine.db;
     if inst.status != "active" {
         let reason = format!("instance is {}", inst.status);
-        finish(engine, run, "skipped", None, Some(reason), accepted_at, vec![], None).await?;
+        finish(
+            engine,
+            run,
+            "skipped",
+            None,
+            Some(reason),
+            accepted_at,
+            vec![],
+            None,
+        )
+        .await?;
         return Ok(());
     }
     let plan = engine.plan(&inst.template, &inst.template_version).await?;
@@ -170,7 +192,17 @@ pub async fn execute(
         })
     });
     let (status, step, detail) = outcome;
-    finish(engine, run, status, step, detail, accepted_at, created, resume_job).await?;
+    finish(
+        engine,
+        run,
+        status,
+        step,
+        detail,
+        accepted_at,
+        created,
+        resume_job,
+    )
+    .await?;
     deliver::attempt_new(engine, run.id).await
 }
 
@@ -263,13 +295,26 @@ fn new_delivery(
     let connection_id = *bindings.get(slot)?;
     let flows: BTreeMap<String, crate::instances::flows::Flow> =
         serde_json::from_str(&inst.flows).unwrap_or_default();
-    let allowed = flows.get(slot).map(|f| f.fields.clone()).unwrap_or_default();
+    let allowed = flows
+        .get(slot)
+        .map(|f| f.fields.clone())
+        .unwrap_or_default();
     let fallback_key = event_id.map_or_else(|| run.trigger_key.clone(), str::to_string);
     let (object, action, record, business_key, id_basis) = if step.step_type == "notify" {
-        let message = step.config.get("message").and_then(Value::as_str).unwrap_or("");
+        let message = step
+            .config
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let text = steps::render(message, st);
         let record = serde_json::json!({ "text": text });
-        ("message".to_string(), "message", record, fallback_key.clone(), fallback_key)
+        (
+            "message".to_string(),
+            "message",
+            record,
+            fallback_key.clone(),
+            fallback_key,
+        )
     } else {
         let mut fields = Map::new();
         let object = match &st.record {
@@ -283,12 +328,14 @@ fn new_delivery(
                 rec.object.clone()
             }
             None => {
-                for (name, _) in &allowed {
+                for name in allowed.keys() {
                     if let Some(v) = steps::path(&st.event, name) {
                         fields.insert(name.clone(), v.clone());
                     }
                 }
-                plan.trigger_contract.clone().unwrap_or_else(|| "record".into())
+                plan.trigger_contract
+                    .clone()
+                    .unwrap_or_else(|| "record".into())
             }
         };
         let object = step
@@ -302,17 +349,34 @@ fn new_delivery(
             Some("post_message") => "message",
             _ => "upsert",
         };
-        let explicit: Vec<String> = match step.config.get("key").or(step.config.get("idempotency_key")) {
+        let explicit: Vec<String> = match step
+            .config
+            .get("key")
+            .or(step.config.get("idempotency_key"))
+        {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             _ => vec![],
         };
         let id_basis = key_of(&explicit, &st.event)
             .or_else(|| key_of(&plan.trigger_key_fields, &st.event))
             .unwrap_or_else(|| fallback_key.clone());
         let record = Value::Object(fields);
+        // The same record for the same business key is the same delivery (a re-sent event, a
+        // second identical submission); a changed record is a new one, upserted under the same
+        // business key at the destination.
+        let digest = hex::encode(Sha256::digest(record.to_string()));
+        let id_basis = format!("{id_basis}#{}", &digest[..16]);
         let business_key = key_of(&explicit, &record)
-            .or_else(|| plan.object_keys.get(&object).and_then(|k| key_of(k, &record)))
+            .or_else(|| {
+                plan.object_keys
+                    .get(&object)
+                    .and_then(|k| key_of(k, &record))
+            })
             .unwrap_or_else(|| id_basis.clone());
         (object, action, record, business_key, id_basis)
     };

@@ -41,7 +41,10 @@ pub fn latest_firing(
 }
 
 /// The apalis-cron handler: stages due ticks.
-pub async fn on_tick(_tick: apalis_cron::Tick, engine: Data<Arc<Engine>>) -> Result<(), BoxDynError> {
+pub async fn on_tick(
+    _tick: apalis_cron::Tick,
+    engine: Data<Arc<Engine>>,
+) -> Result<(), BoxDynError> {
     stage_due(&engine).await.map_err(Into::into)
 }
 
@@ -84,7 +87,10 @@ async fn stage_due(engine: &Engine) -> anyhow::Result<()> {
 
 /// Runs the scheduled work of `instance_id` for `tick`.
 pub async fn run_tick(engine: &Engine, instance_id: i64, tick: &str) -> anyhow::Result<()> {
-    let Some(inst) = instance::Entity::find_by_id(instance_id).one(&engine.db).await? else {
+    let Some(inst) = instance::Entity::find_by_id(instance_id)
+        .one(&engine.db)
+        .await?
+    else {
         return Ok(());
     };
     let trigger_key = format!("tick:{tick}");
@@ -93,13 +99,18 @@ pub async fn run_tick(engine: &Engine, instance_id: i64, tick: &str) -> anyhow::
         return super::deliver::attempt_new(engine, run.id).await;
     }
     let plan = engine.plan(&inst.template, &inst.template_version).await?;
-    let is_audience = plan
-        .def
-        .steps
-        .iter()
-        .any(|s| s.step_type == "deliver" && s.config.get("object").and_then(Value::as_str) == Some("segment"));
+    let is_audience = plan.def.steps.iter().any(|s| {
+        s.step_type == "deliver"
+            && s.config.get("object").and_then(Value::as_str) == Some("segment")
+    });
     if inst.status != "active" {
-        return finish_run(engine, &run, "skipped", &format!("instance is {}", inst.status)).await;
+        return finish_run(
+            engine,
+            &run,
+            "skipped",
+            &format!("instance is {}", inst.status),
+        )
+        .await;
     }
     if is_audience {
         return super::audience::sync(engine, &inst, &plan, &run, tick).await;
@@ -142,11 +153,16 @@ async fn export(
     contract: &str,
 ) -> anyhow::Result<()> {
     let params: Value = serde_json::from_str(&inst.params).unwrap_or(Value::Null);
-    let state = sync_state::Entity::find_by_id(inst.id).one(&engine.db).await?;
+    let state = sync_state::Entity::find_by_id(inst.id)
+        .one(&engine.db)
+        .await?;
     let since = match state.as_ref().and_then(|s| s.last_success_at.clone()) {
         Some(t) => t,
         None => {
-            let days = params.get("lookback_days").and_then(Value::as_i64).unwrap_or(1);
+            let days = params
+                .get("lookback_days")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             (chrono::Utc::now() - chrono::Duration::days(days))
                 .format("%Y-%m-%dT%H:%M:%S%.6fZ")
                 .to_string()
@@ -202,7 +218,10 @@ async fn export(
         .await?;
     let mut active = run.clone().into_active_model();
     active.status = Set("succeeded".into());
-    active.detail = Set(Some(format!("{} {contract} events queued for export", ids.len())));
+    active.detail = Set(Some(format!(
+        "{} {contract} events queued for export",
+        ids.len()
+    )));
     active.finished_at = Set(Some(now_string()));
     active.update(&tx).await?;
     tx.commit().await?;

@@ -36,9 +36,15 @@ pub enum Flow {
     Continue,
     /// The run ends here without delivering: `skipped` (filtered, duplicate, suppressed) or
     /// `rejected` (the event fails a check marked `on_fail: reject`).
-    Stop { status: &'static str, reason: String },
+    Stop {
+        status: &'static str,
+        reason: String,
+    },
     /// Continue later (delay).
-    Wait { seconds: i64, reason: String },
+    Wait {
+        seconds: i64,
+        reason: String,
+    },
 }
 
 fn stop(status: &'static str, reason: impl Into<String>) -> Flow {
@@ -79,7 +85,11 @@ pub fn validate(step: &Step, st: &RunState) -> Result<Flow, String> {
             return Ok(Flow::Continue);
         }
         let on_fail = step.config.get("on_fail").and_then(Value::as_str);
-        let status = if on_fail == Some("skip") { "skipped" } else { "rejected" };
+        let status = if on_fail == Some("skip") {
+            "skipped"
+        } else {
+            "rejected"
+        };
         return Ok(stop(status, format!("missing {}", missing.join(", "))));
     };
     for rule in rules {
@@ -117,7 +127,12 @@ pub async fn dedupe(
         .config
         .get("key")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let mut hasher = Sha256::new();
     hasher.update(step.id.as_bytes());
@@ -131,9 +146,7 @@ pub async fn dedupe(
     }
     let key_hash = hex::encode(hasher.finalize());
     let minutes = param_u64(&st.params, &step.config, "window_minutes_from_param")
-        .or_else(|| {
-            param_u64(&st.params, &step.config, "window_days_from_param").map(|d| d * 1440)
-        })
+        .or_else(|| param_u64(&st.params, &step.config, "window_days_from_param").map(|d| d * 1440))
         .or_else(|| step.config.get("window_minutes").and_then(Value::as_u64))
         .unwrap_or(1440);
     let now = chrono::Utc::now();
@@ -182,13 +195,29 @@ pub async fn dedupe(
 
 /// `enrich`: looks a record up in the contact store and adds the chosen fields under `as`.
 /// Accounts are contacts whose external id is `account:<domain>`.
-pub async fn enrich(db: &DatabaseConnection, step: &Step, st: &mut RunState) -> Result<Flow, DbErr> {
+pub async fn enrich(
+    db: &DatabaseConnection,
+    step: &Step,
+    st: &mut RunState,
+) -> Result<Flow, DbErr> {
     let cfg = &step.config;
-    let lookup = cfg.get("lookup").and_then(Value::as_str).unwrap_or("contact");
+    let lookup = cfg
+        .get("lookup")
+        .and_then(Value::as_str)
+        .unwrap_or("contact");
     let by = cfg.get("by").and_then(Value::as_str).unwrap_or("email");
-    let target = cfg.get("as").and_then(Value::as_str).unwrap_or(lookup).to_string();
-    let on_missing = cfg.get("on_missing").and_then(Value::as_str).unwrap_or("continue");
-    let value = path(&st.event, by).and_then(Value::as_str).map(str::to_string);
+    let target = cfg
+        .get("as")
+        .and_then(Value::as_str)
+        .unwrap_or(lookup)
+        .to_string();
+    let on_missing = cfg
+        .get("on_missing")
+        .and_then(Value::as_str)
+        .unwrap_or("continue");
+    let value = path(&st.event, by)
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let found = match (lookup, value) {
         ("account", Some(v)) => {
             contact::Entity::find()
@@ -230,9 +259,17 @@ pub async fn enrich(db: &DatabaseConnection, step: &Step, st: &mut RunState) -> 
 /// `route`: the first rule whose `when` holds assigns its owner to `event.<assign_to>`.
 pub fn route(step: &Step, st: &mut RunState) -> Flow {
     let cfg = &step.config;
-    let field = cfg.get("assign_to").and_then(Value::as_str).unwrap_or("owner");
+    let field = cfg
+        .get("assign_to")
+        .and_then(Value::as_str)
+        .unwrap_or("owner");
     let mut chosen = cfg.get("default_owner").cloned().unwrap_or(Value::Null);
-    for rule in cfg.get("rules").and_then(Value::as_array).into_iter().flatten() {
+    for rule in cfg
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let when = rule.get("when").and_then(Value::as_str).unwrap_or("false");
         if cel_eval::condition(when, &st.event, &st.params).unwrap_or(false) {
             chosen = rule.get("owner").cloned().unwrap_or(Value::Null);
@@ -296,10 +333,19 @@ pub fn event_refs(expr: &str) -> BTreeSet<String> {
 pub fn map(step: &Step, st: &mut RunState) -> Result<Flow, String> {
     let cfg = &step.config;
     let mut rec = Record {
-        object: cfg.get("object").and_then(Value::as_str).unwrap_or("record").to_string(),
+        object: cfg
+            .get("object")
+            .and_then(Value::as_str)
+            .unwrap_or("record")
+            .to_string(),
         ..Record::default()
     };
-    for (out, from) in cfg.get("fields").and_then(Value::as_object).into_iter().flatten() {
+    for (out, from) in cfg
+        .get("fields")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let Some(from) = from.as_str() else { continue };
         if let Some(v) = path(&st.event, from) {
             rec.fields.insert(out.clone(), v.clone());
@@ -307,7 +353,12 @@ pub fn map(step: &Step, st: &mut RunState) -> Result<Flow, String> {
             rec.sources.insert(out.clone(), BTreeSet::from([root]));
         }
     }
-    for (out, expr) in cfg.get("computed").and_then(Value::as_object).into_iter().flatten() {
+    for (out, expr) in cfg
+        .get("computed")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let Some(expr) = expr.as_str() else { continue };
         let v = cel_eval::eval(expr, &st.event, &st.params)
             .map_err(|e| format!("step {} computed field {out}: {e}", step.id))?;
@@ -368,8 +419,7 @@ mod tests {
     use serde_json::json;
 
     fn step(kind: &str, config: Value) -> Step {
-        serde_json::from_value(json!({"id": "s", "type": kind, "config": config}))
-            .expect("step")
+        serde_json::from_value(json!({"id": "s", "type": kind, "config": config})).expect("step")
     }
 
     #[test]
@@ -415,6 +465,12 @@ mod tests {
             params: json!({"x": "y"}),
             record: None,
         };
-        assert_eq!(render("{{event.company}} {{event.n}} {{params.x}} {{event.nope}}", &st), "Acme 3 y ?");
+        assert_eq!(
+            render(
+                "{{event.company}} {{event.n}} {{params.x}} {{event.nope}}",
+                &st
+            ),
+            "Acme 3 y ?"
+        );
     }
 }

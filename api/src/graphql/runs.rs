@@ -233,7 +233,9 @@ impl RunMutation {
             }
         };
         if row.status != "active" {
-            return Err(ApiError::Conflict(format!("status: instance {id} is {}", row.status)).into());
+            return Err(
+                ApiError::Conflict(format!("status: instance {id} is {}", row.status)).into(),
+            );
         }
         if row.trigger_contract.is_some() {
             return Err(ApiError::bad_input(
@@ -247,7 +249,9 @@ impl RunMutation {
             instance_id: id,
             tick: tick.clone(),
         });
-        let tx = crate::db::begin_write(&st.db).await.map_err(ApiError::from)?;
+        let tx = crate::db::begin_write(&st.db)
+            .await
+            .map_err(ApiError::from)?;
         outbox::stage(&tx, vec![outbox::row(&job, chrono::Utc::now())])
             .await
             .map_err(ApiError::from)?;

@@ -1,184 +1,18 @@
 //! The web UI in headless Chromium (Debian's `chromium` and `chromium-driver`, driven over
-//! WebDriver with fantoccini): a marketer signs in, finds lead capture by search, instantiates
-//! it with an invalid and then a valid parameter, sees the workflow; compliance sees its audit
-//! entry. Every main page is checked for labelled controls, no script errors and no sideways
-//! scrolling, and saved as a screenshot under `target/ui-screenshots/` for reviewers.
+//! WebDriver with fantoccini; harness in `webdriver.rs`): a marketer signs in, finds lead capture
+//! by search, instantiates it with an invalid and then a valid parameter, sees the workflow with
+//! its runs, deliveries and a dead letter, and replays it; compliance sees the audit entry; a
+//! platform engineer deprecates the template. Every main page is checked for labelled controls,
+//! no script errors, a title and no sideways scrolling, and saved as a screenshot under
+//! `target/ui-screenshots/` for reviewers.
 //!
 //! Without chromedriver the test says why and passes, unless `CI` is set: then it fails.
 
+use super::webdriver::{Ui, WAIT, browser, start_driver};
+use crate::execution::event_to;
 use crate::helpers::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use crate::receiver::{Receiver, Reply};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-/// chromedriver, killed when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(env) {
-        return Some(PathBuf::from(p));
-    }
-    candidates.iter().map(PathBuf::from).find(|p| p.exists())
-}
-
-/// Starts chromedriver on a free port, or explains why not.
-async fn start_driver() -> Result<(Driver, PathBuf), String> {
-    let driver = find_binary(
-        "CHROMEDRIVER",
-        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
-    )
-    .ok_or("chromedriver is not installed (Debian: apt-get install chromium chromium-driver)")?;
-    let browser = find_binary(
-        "CHROME_BIN",
-        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-    )
-    .ok_or("chromium is not installed (Debian: apt-get install chromium chromium-driver)")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let child = Command::new(&driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{}: cannot start: {e}", driver.display()))?;
-    let d = Driver { child, port };
-    let status = format!("http://127.0.0.1:{port}/status");
-    let http = reqwest::Client::new();
-    let up = eventually(WAIT, || async {
-        http.get(&status)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await;
-    if !up {
-        return Err(format!("chromedriver did not answer on port {port}"));
-    }
-    Ok((d, browser))
-}
-
-async fn browser(driver: &Driver, chromium: &PathBuf) -> Client {
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--lang=en-GB"],
-        },
-    });
-    let Value::Object(caps) = caps else {
-        unreachable!("capabilities are an object")
-    };
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a WebDriver session in headless Chromium")
-}
-
-/// A browser on the app, with page checks and screenshots.
-struct Ui<'a> {
-    c: Client,
-    app: &'a TestApp,
-    shots: PathBuf,
-}
-
-impl Ui<'_> {
-    async fn goto(&self, path: &str) {
-        self.c.goto(&self.app.url(path)).await.expect("navigate");
-    }
-
-    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
-        self.c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "waiting for `{css}` on {:?}: {e}",
-                    self.c.current_url().await.ok()
-                )
-            })
-    }
-
-    /// Waits until `script` (a JavaScript expression) is true.
-    async fn until(&self, what: &str, script: &str) {
-        let js = format!("return Boolean({script});");
-        let ok = eventually(WAIT, || async {
-            self.c.execute(&js, vec![]).await.ok() == Some(Value::Bool(true))
-        })
-        .await;
-        assert!(ok, "timed out waiting until {what} (`{script}`)");
-    }
-
-    async fn js(&self, script: &str) -> Value {
-        self.c.execute(script, vec![]).await.expect("run script")
-    }
-
-    /// Checks the page (labels, no script errors, no sideways scroll) and saves a screenshot.
-    async fn page(&self, name: &str) {
-        let unlabelled = self
-            .js("return [...document.querySelectorAll('input, select, textarea')]
-                   .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
-                   .map((e) => e.outerHTML.slice(0, 120));")
-            .await;
-        assert_eq!(unlabelled, json!([]), "{name}: every control has a label");
-        let errors = self
-            .js("return window.__syErrors || ['app.js did not load'];")
-            .await;
-        assert_eq!(errors, json!([]), "{name}: no script errors");
-        let overflow = self
-            .js("return document.documentElement.scrollWidth - window.innerWidth;")
-            .await;
-        assert!(
-            overflow.as_i64().unwrap_or(0) <= 1,
-            "{name}: the page scrolls sideways by {overflow}px"
-        );
-        let title = self.c.title().await.unwrap_or_default();
-        assert!(
-            title.ends_with("· Switchyard") && title.len() > 14,
-            "{name}: a page title, got `{title}`"
-        );
-        let png = self.c.screenshot().await.expect("screenshot");
-        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write screenshot");
-    }
-
-    async fn sign_in_as(&self, role: &str) {
-        self.goto("/signin").await;
-        self.wait(&format!("button[data-role='{role}']"))
-            .await
-            .click()
-            .await
-            .expect("click demo user");
-        self.wait("#who button").await;
-    }
-
-    async fn sign_out(&self) {
-        self.wait("#who button")
-            .await
-            .click()
-            .await
-            .expect("sign out");
-        self.wait("button[data-role]").await;
-    }
-}
 
 async fn connection(app: &TestApp, connector: &str, name: &str, settings: Value) -> i64 {
     let pat = app.token("pat", &["platform_engineer"]);
@@ -201,19 +35,27 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
         }
         Err(why) => panic!("CI is set, so the browser test must run: {why}"),
     };
-    let app = spawn_app().await;
+    let app = spawn_with(Setup {
+        workers: true,
+        ..Default::default()
+    })
+    .await;
+    // HubSpot fails the first lead four times (every attempt of the test retry schedule), so it
+    // becomes a dead letter; later requests succeed.
+    let hubspot = Receiver::start(vec![Reply::Status(500); 4]).await;
+    let slack = Receiver::start(vec![]).await;
     let crm = connection(
         &app,
         "hubspot",
         "EMEA HubSpot",
-        json!({ "access_token": "pat-eu1-0123456789" }),
+        json!({ "base_url": hubspot.url(""), "access_token": "pat-eu1-0123456789" }),
     )
     .await;
     let chat = connection(
         &app,
         "slack",
         "#leads",
-        json!({ "webhook_url": "https://hooks.slack.com/services/T0/B0/x" }),
+        json!({ "webhook_url": slack.url("/services/T0/B0/x") }),
     )
     .await;
     let shots = repo_root().join("target/ui-screenshots");
@@ -340,8 +182,16 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
             .await
             .expect("next / create");
     }
-    ui.wait("a.button.primary[href^='/workflows/']").await;
+    let open = ui.wait("a.button.primary[href^='/workflows/']").await;
     ui.page("06-workflow-created").await;
+    let instance: i64 = open
+        .attr("href")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|h| h.trim_start_matches("/workflows/").parse().ok())
+        .expect("the link names the workflow");
+    run_two_leads(&app, instance).await;
     ui.wait("a.button.primary[href^='/workflows/']")
         .await
         .click()
@@ -349,11 +199,37 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
         .expect("open the workflow");
     ui.until("the workflow page shows", "document.querySelector('main h1') && document.querySelector('main h1').textContent.includes('EMEA forms')").await;
     ui.until(
-        "its health is drawn",
-        "document.querySelector('#health-h') && !document.querySelector('.loading')",
+        "its runs and the dead letter are drawn",
+        "document.querySelectorAll('.timeline .run').length >= 2 && document.querySelector('svg.spark rect') && !document.querySelector('.loading')",
     )
     .await;
+    ui.wait(".timeline .run button")
+        .await
+        .click()
+        .await
+        .expect("show deliveries");
+    ui.until(
+        "the deliveries of a run show",
+        "document.querySelector('.timeline .run table')",
+    )
+    .await;
+    let dead = ui
+        .js("return document.querySelector('#dead-h').parentElement.textContent;")
+        .await;
+    assert!(
+        dead.as_str().is_some_and(|t| t.contains("500")),
+        "the dead letter shows its error: {dead}"
+    );
     ui.page("07-workflow").await;
+    let replay = ui.wait("#dead-h ~ div button.primary").await;
+    replay.click().await.expect("replay");
+    ui.until("the replay is confirmed", "document.querySelector('#dead-h ~ div .notice') || document.querySelector('#dead-h ~ div .empty')").await;
+    let replayed = eventually(WAIT, || async { hubspot.count() >= 6 }).await;
+    assert!(
+        replayed,
+        "the replayed lead reached HubSpot ({} requests)",
+        hubspot.count()
+    );
     ui.goto("/workflows").await;
     ui.until(
         "the list shows the workflow",
@@ -370,12 +246,21 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
     ui.page("10-contract-detail").await;
     ui.goto("/contracts/event.form_submitted/check").await;
     ui.wait("#cc-schema").await;
+    // The README's example: a new `source_category` value breaks a FULL contract's readers.
+    ui.js("const t = document.querySelector('#cc-schema');
+           const s = JSON.parse(t.value);
+           s.properties.source_category.enum.push('webinar');
+           t.value = JSON.stringify(s, null, 2);
+           return true;")
+        .await;
     ui.wait("form.panel button[type=submit]")
         .await
         .click()
         .await
         .expect("check");
-    ui.wait("#report-h").await;
+    ui.until("the check reports the break", "document.querySelector('#report-h') && document.querySelector('#report-h').textContent.includes('Breaking')").await;
+    ui.until("the live workflow is listed as a consumer",
+        "[...document.querySelectorAll('.report tbody tr')].some((r) => r.textContent.includes('EMEA forms'))").await;
     ui.page("11-contract-check").await;
 
     ui.sign_out().await;
@@ -404,6 +289,15 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
     )
     .await;
     ui.page("14-platform").await;
+    ui.wait("form.panel button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("publish the deprecation");
+    ui.wait(".notice.ok .lc-deprecated").await;
+    ui.goto("/templates/lead-capture").await;
+    ui.wait(".banner.deprecated").await;
+    ui.page("15-deprecated-template").await;
 
     ui.c.set_window_size(360, 800).await.expect("phone width");
     ui.goto("/catalog").await;
@@ -412,9 +306,44 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
         "document.querySelector('#results .card')",
     )
     .await;
-    ui.page("15-catalog-360px").await;
+    ui.page("16-catalog-360px").await;
     ui.goto("/templates/lead-capture/instantiate").await;
     ui.wait("#wf-name").await;
-    ui.page("16-wizard-360px").await;
+    ui.page("17-wizard-360px").await;
     ui.c.clone().close().await.ok();
+}
+
+/// Two leads arrive: the first dies at HubSpot (a dead letter), the second is delivered.
+async fn run_two_leads(app: &TestApp, instance: i64) {
+    let pat = app.token("pat", &["platform_engineer"]);
+    event_to(app, "ui-1", "ada@example.com").await;
+    let dead = eventually(WAIT, || async {
+        let d = app
+            .gql(
+                &pat,
+                "query($i: Int!) { deadLetters(instance: $i) { id } }",
+                json!({ "i": instance }),
+            )
+            .await;
+        d["data"]["deadLetters"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert!(dead, "the first lead became a dead letter");
+    event_to(app, "ui-2", "grace@example.com").await;
+    let done = eventually(WAIT, || async {
+        let d = app
+            .gql(
+                &pat,
+                "query($i: Int!) { runs(instance: $i) { status } }",
+                json!({ "i": instance }),
+            )
+            .await;
+        d["data"]["runs"]
+            .as_array()
+            .is_some_and(|r| r.len() >= 2 && r.iter().all(|x| x["status"] != "running"))
+    })
+    .await;
+    assert!(done, "both runs finished");
 }

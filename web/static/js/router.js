@@ -36,6 +36,8 @@ function match(pathname) {
 
 let renderPage = async () => {};
 let navigations = 0;
+/** Path and query of the page drawn; a change of only the #fragment (the skip link) keeps it. */
+let shown = '';
 
 /** Sets the function that draws a matched route. */
 export function onRoute(fn) {
@@ -55,11 +57,13 @@ export function setQuery(params) {
   for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
   const s = q.toString();
   history.replaceState(null, '', location.pathname + (s ? `?${s}` : ''));
+  shown = location.pathname + location.search;
 }
 
 /** Draws the page for the current URL. */
 export async function render() {
   navigations += 1;
+  shown = location.pathname + location.search;
   const found = match(location.pathname);
   if (found && found.route.redirect) return navigate(found.route.redirect, { replace: true });
   await renderPage(found, new URLSearchParams(location.search), navigations > 1);
@@ -87,6 +91,8 @@ export function start() {
     e.preventDefault();
     navigate(url.pathname + url.search);
   });
-  window.addEventListener('popstate', () => render());
+  window.addEventListener('popstate', () => {
+    if (location.pathname + location.search !== shown) render();
+  });
   return render();
 }

@@ -115,7 +115,7 @@ function drawAffected(box, rows, item, version) {
   }
   const owners = [...new Set(rows.map((r) => r.owner))].sort();
   replace(box,
-    h('p', {}, `${rows.length} live workflow${rows.length === 1 ? '' : 's'} depend on ${item.name} ${version}. Owners to tell: `, h('strong', {}, owners.join(', ')), '.'),
+    h('p', {}, `${rows.length} live workflow${rows.length === 1 ? ' depends' : 's depend'} on ${item.name} ${version}. Owners to tell: `, h('strong', {}, owners.join(', ')), '.'),
     table([
       { label: 'Workflow', cell: (r) => link(`/workflows/${r.id}`, r.name) },
       { label: 'Template', cell: (r) => `${r.template} ${r.templateVersion}` },

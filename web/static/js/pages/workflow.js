@@ -95,14 +95,16 @@ async function drawRuns(exec, inst, healthBox, timeline) {
     return;
   }
   const hl = health(runs);
+  const deadCount = exec.deadLetters ? ((await exec.deadLetters({ id: inst.id }).catch(() => [])) || []).length : null;
   const counts = ['ok', 'bad', 'other'].map((k) => runs.filter((r) => outcome(r.status) === k).length);
   replace(healthBox,
     h('div', { class: 'health' },
       h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'Last success'), h('span', { class: 'stat-value' }, hl.lastSuccess ? ago(hl.lastSuccess) : 'never')),
       h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'Last run'), h('span', { class: 'stat-value' }, hl.lastRun ? ago(hl.lastRun) : 'none yet')),
       h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'Failed runs'), h('span', { class: 'stat-value' }, String(hl.failures))),
-      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, `Last ${hl.recent.length} runs`), runSparkline(hl.recent, { width: 200, height: 32 }))),
-    stackedBar([{ label: 'succeeded', count: counts[0], cls: 'bar-ok' }, { label: 'failed', count: counts[1], cls: 'bar-bad' }, { label: 'other', count: counts[2], cls: 'bar-other' }]));
+      deadCount === null ? null : h('div', { class: `stat${deadCount ? ' bad' : ''}` }, h('span', { class: 'stat-label' }, 'Dead letters'), h('a', { class: 'stat-value', href: '#dead-h' }, String(deadCount))),
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, hl.recent.length ? `Last ${hl.recent.length} runs` : 'Runs'), runSparkline(hl.recent, { width: 200, height: 32 }))),
+    runs.length ? stackedBar([{ label: 'succeeded', count: counts[0], cls: 'bar-ok' }, { label: 'failed', count: counts[1], cls: 'bar-bad' }, { label: 'other', count: counts[2], cls: 'bar-other' }], { width: 320 }) : null);
   if (!runs.length) {
     replace(timeline, empty('No runs yet. A run starts when the trigger fires (an event arrives, or the schedule ticks).'));
     return;
@@ -143,11 +145,13 @@ function deliveriesTable(rows) {
     { label: 'Status', cell: (d) => statusBadge(d.status) },
     { label: 'Attempts', cell: (d) => String(d.attempts ?? '—') },
     { label: 'Latency', cell: (d) => (d.latencyMs != null ? `${d.latencyMs} ms` : '—') },
-    { label: 'Last error', cell: (d) => deliveryError(d) || '—' },
+    { label: 'Response', cell: (d) => (d.responseCode || d.lastStatusCode ? `HTTP ${d.responseCode || d.lastStatusCode}` : '—') },
+    { label: 'Error', cell: (d) => (d.error || d.lastError ? h('span', { class: 'error-text' }, d.error || d.lastError) : '—') },
   ], rows);
 }
 
-async function drawDeadLetters(exec, inst, box) {
+/** Dead letters of `inst` in `box`; `message` (e.g. a replay's outcome) is shown above them. */
+async function drawDeadLetters(exec, inst, box, message = null) {
   if (!exec.deadLetters) {
     replace(box, h('p', { class: 'notice' }, 'Dead letters are not available on this server yet.'));
     return;
@@ -161,7 +165,7 @@ async function drawDeadLetters(exec, inst, box) {
     return;
   }
   if (!rows.length) {
-    replace(box, empty('No dead letters: every delivery either went through or is still being retried.'));
+    replace(box, message, empty('No dead letters: every delivery either went through or is still being retried.'));
     return;
   }
   const picks = new Map(rows.map((d) => [d.id, h('input', { type: 'checkbox', id: `dl-${d.id}`, checked: true })]));
@@ -174,14 +178,13 @@ async function drawDeadLetters(exec, inst, box) {
     replay.disabled = true;
     try {
       const r = await exec.replay({ id: inst.id, ids });
-      replace(result, replaySummary(r));
-      drawDeadLetters(exec, inst, box);
+      drawDeadLetters(exec, inst, box, replaySummary(r));
     } catch (e) {
       replay.disabled = false;
       replace(result, errorBox(e, 'Replay was refused'));
     }
   });
-  replace(box,
+  replace(box, message,
     table([
       { label: 'Replay', cell: (d) => [picks.get(d.id), h('label', { for: `dl-${d.id}`, class: 'visually-hidden' }, `Replay delivery ${d.id}`)] },
       { label: 'Destination', cell: (d) => `${d.slot || ''} ${d.connector ? `(${d.connector})` : ''}` },

@@ -64,12 +64,17 @@ export async function render(main, ctx) {
 
 async function fillHealth(exec, inst, cell) {
   try {
-    const runs = await exec.runs({ id: inst.id });
+    const [runs, dead] = await Promise.all([
+      exec.runs({ id: inst.id }),
+      exec.deadLetters ? exec.deadLetters({ id: inst.id }).catch(() => []) : [],
+    ]);
     const hl = health(runs || []);
+    const deadCount = (dead || []).length;
     replace(cell,
       runSparkline(hl.recent),
       h('div', { class: 'hint' },
-        hl.total ? `last success ${hl.lastSuccess ? ago(hl.lastSuccess) : 'never'} · last run ${ago(hl.lastRun)} · ${hl.failures} failed` : 'no runs yet'));
+        hl.total ? `last success ${hl.lastSuccess ? ago(hl.lastSuccess) : 'never'} · last run ${ago(hl.lastRun)} · ${hl.failures} failed` : 'no runs yet'),
+      deadCount ? h('div', { class: 'error-text' }, `${deadCount} dead letter${deadCount === 1 ? '' : 's'} to replay`) : null);
   } catch (e) {
     replace(cell, h('span', { class: 'muted' }, 'unavailable'));
   }

@@ -1,0 +1,180 @@
+//! The browser-test harness: chromedriver on a free port (killed on drop), a headless Chromium
+//! session over plain-HTTP WebDriver, and page helpers that wait for conditions with a deadline,
+//! check each page (labelled controls, no script errors, a title, no sideways scrolling) and
+//! save a screenshot.
+
+use crate::helpers::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// chromedriver, killed when dropped.
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(env) {
+        return Some(PathBuf::from(p));
+    }
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Starts chromedriver on a free port, or explains why not.
+pub async fn start_driver() -> Result<(Driver, PathBuf), String> {
+    let driver = find_binary(
+        "CHROMEDRIVER",
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+    )
+    .ok_or("chromedriver is not installed (Debian: apt-get install chromium chromium-driver)")?;
+    let browser = find_binary(
+        "CHROME_BIN",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    )
+    .ok_or("chromium is not installed (Debian: apt-get install chromium chromium-driver)")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let child = Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: cannot start: {e}", driver.display()))?;
+    let d = Driver { child, port };
+    let status = format!("http://127.0.0.1:{port}/status");
+    let http = reqwest::Client::new();
+    let up = eventually(WAIT, || async {
+        http.get(&status)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    if !up {
+        return Err(format!("chromedriver did not answer on port {port}"));
+    }
+    Ok((d, browser))
+}
+
+pub async fn browser(driver: &Driver, chromium: &PathBuf) -> Client {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,900", "--lang=en-GB"],
+        },
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!("capabilities are an object")
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session in headless Chromium")
+}
+
+/// A browser on the app, with page checks and screenshots.
+pub struct Ui<'a> {
+    pub c: Client,
+    pub app: &'a TestApp,
+    pub shots: PathBuf,
+}
+
+impl Ui<'_> {
+    pub async fn goto(&self, path: &str) {
+        self.c.goto(&self.app.url(path)).await.expect("navigate");
+    }
+
+    pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        let found = self
+            .c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
+            Ok(el) => el,
+            Err(e) => panic!(
+                "waiting for `{css}` on {:?}: {e}",
+                self.c.current_url().await.ok()
+            ),
+        }
+    }
+
+    /// Waits until `script` (a JavaScript expression) is true.
+    pub async fn until(&self, what: &str, script: &str) {
+        let js = format!("return Boolean({script});");
+        let ok = eventually(WAIT, || async {
+            self.c.execute(&js, vec![]).await.ok() == Some(Value::Bool(true))
+        })
+        .await;
+        assert!(ok, "timed out waiting until {what} (`{script}`)");
+    }
+
+    pub async fn js(&self, script: &str) -> Value {
+        self.c.execute(script, vec![]).await.expect("run script")
+    }
+
+    /// Checks the page (labels, no script errors, no sideways scroll) and saves a screenshot.
+    pub async fn page(&self, name: &str) {
+        let unlabelled = self
+            .js("return [...document.querySelectorAll('input, select, textarea')]
+                   .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                   .map((e) => e.outerHTML.slice(0, 120));")
+            .await;
+        assert_eq!(unlabelled, json!([]), "{name}: every control has a label");
+        let errors = self
+            .js("return window.__syErrors || ['app.js did not load'];")
+            .await;
+        assert_eq!(errors, json!([]), "{name}: no script errors");
+        let overflow = self
+            .js("return document.documentElement.scrollWidth - window.innerWidth;")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap_or(0) <= 1,
+            "{name}: the page scrolls sideways by {overflow}px"
+        );
+        let title = self.c.title().await.unwrap_or_default();
+        assert!(
+            title.ends_with("· Switchyard") && title.len() > 14,
+            "{name}: a page title, got `{title}`"
+        );
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    pub async fn sign_in_as(&self, role: &str) {
+        self.goto("/signin").await;
+        self.wait(&format!("button[data-role='{role}']"))
+            .await
+            .click()
+            .await
+            .expect("click demo user");
+        self.wait("#who button").await;
+    }
+
+    pub async fn sign_out(&self) {
+        self.wait("#who button")
+            .await
+            .click()
+            .await
+            .expect("sign out");
+        self.wait("button[data-role]").await;
+    }
+}
