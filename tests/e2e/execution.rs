@@ -744,7 +744,7 @@ async fn reporting_export_upserts_warehouse_rows_and_appends_the_export_file() {
         json!({
         "id": format!("opp-ev-{n}-{amount}"), "type": "event.opportunity_created", "occurred_at": "2026-11-27T09:30:00Z",
         "payload": { "opportunity_id": format!("006-{n}"), "account_domain": "acme.com", "amount": amount,
-                     "currency": "EUR", "stage": "proposal", "created_at": "2026-11-27T09:30:00Z",
+                     "currency": "EUR", "stage": "proposal", "created_at": "2026-11-27T09:30:00Z", "source_category": "web",
                      "contact_email": "Buyer@Acme.com" } })
     };
     let (status, sent) = post_events(&app, &key, &json!([opp(1, 1000), opp(2, 2500)])).await;
@@ -796,18 +796,31 @@ async fn reporting_export_upserts_warehouse_rows_and_appends_the_export_file() {
         "export file has one line per opportunity"
     );
 
-    // An update of deal 1 arrives; the next export upserts the row instead of adding one.
-    let (status, _) = post_events(&app, &key, &json!([opp(1, 1200)])).await;
+    // The next export: a new deal adds a row; a same-day resend of deal 1 is dropped by the
+    // template's "one row per deal" dedupe step.
+    let (status, _) = post_events(&app, &key, &json!([opp(1, 1200), opp(3, 900)])).await;
     assert_eq!(status, 202);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let ran = app
         .gql(&app.token(dana.0, &[dana.1]), run_now, json!({ "i": id }))
         .await;
     assert!(ran["errors"].is_null(), "{ran}");
-    let updated = eventually(WAIT, || async {
-        let r = rows(&wh).await;
-        r.len() == 2 && r[0].try_get::<String>("", "amount").unwrap_or_default() == "1200"
-    })
-    .await;
-    assert!(updated, "deal 1 updated in place: {}", dump(&app, id).await);
+    assert!(
+        eventually(WAIT, || async { rows(&wh).await.len() == 3 }).await,
+        "{}",
+        dump(&app, id).await
+    );
+    assert!(
+        eventually(WAIT, || async { lines() == 3 }).await,
+        "one more line in the export file"
+    );
+    let resend = runs(&app, id)
+        .await
+        .into_iter()
+        .find(|r| r["eventId"] == "opp-ev-1-1200");
+    let resend = resend.expect("the resend has a run");
+    assert_eq!(resend["status"], "skipped", "{resend}");
+    assert_eq!(resend["step"], "one_row_per_deal");
+    let amount: String = rows(&wh).await[0].try_get("", "amount").unwrap_or_default();
+    assert_eq!(amount, "1000");
 }

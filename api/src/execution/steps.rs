@@ -360,8 +360,12 @@ pub fn map(step: &Step, st: &mut RunState) -> Result<Flow, String> {
         .flatten()
     {
         let Some(expr) = expr.as_str() else { continue };
-        let v = cel_eval::eval(expr, &st.event, &st.params)
-            .map_err(|e| format!("step {} computed field {out}: {e}", step.id))?;
+        let v = match cel_eval::eval(expr, &st.event, &st.params) {
+            Ok(v) => v,
+            // An optional field the event does not carry: the computed field is left out.
+            Err(e) if e.contains("No such key") => continue,
+            Err(e) => return Err(format!("step {} computed field {out}: {e}", step.id)),
+        };
         rec.fields.insert(out.clone(), v);
         rec.sources.insert(out.clone(), event_refs(expr));
     }
