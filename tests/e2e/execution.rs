@@ -824,3 +824,49 @@ async fn reporting_export_upserts_warehouse_rows_and_appends_the_export_file() {
     let amount: String = rows(&wh).await[0].try_get("", "amount").unwrap_or_default();
     assert_eq!(amount, "1000");
 }
+
+#[tokio::test]
+async fn a_dead_letter_is_not_replayed_once_policy_forbids_its_data_there() {
+    let policies = tempfile::tempdir().expect("policy dir");
+    for name in ["model.conf", "policy.csv", "tests.csv"] {
+        std::fs::copy(policy_dir().join(name), policies.path().join(name)).expect("copy policy");
+    }
+    let app = spawn_with(Setup {
+        workers: true,
+        policy_dir: Some(policies.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let rx = Receiver::start(vec![Reply::Status(410)]).await;
+    let instance = forwarding_to(&app, &rx.url("/hook"), 5).await;
+    send(&app, json!([event("ev-p", "policy@example.com")])).await;
+    let dead = delivery_in(&app, instance, "dead").await;
+
+    // Compliance decides personal data may no longer go to generic endpoints.
+    let csv = std::fs::read_to_string(policies.path().join("policy.csv")).expect("policy");
+    let csv = csv.replace(
+        "p, flows, flow:personal:generic, send, allow",
+        "p, flows, flow:personal:generic, send, deny",
+    );
+    std::fs::write(policies.path().join("policy.csv"), csv).expect("write policy");
+    assert!(app.state.policy.reload_if_changed().await.expect("reload"));
+
+    let token = app.token(PAT.0, &[PAT.1]);
+    let body = app
+        .gql(&token, REPLAY, json!({ "ids": [dead["id"]] }))
+        .await;
+    let result = &body["data"]["replayDeadLetters"][0];
+    assert_eq!(result["replayed"], false, "{body}");
+    let reason = result["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("email") && reason.contains("generic"),
+        "the refusal says why: {reason}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rx.count(), 1, "nothing was sent again");
+    let still = app.gql(&token, DEAD, json!({ "i": instance })).await;
+    assert_eq!(
+        still["data"]["deadLetters"][0]["id"], dead["id"],
+        "still a dead letter: {still}"
+    );
+}

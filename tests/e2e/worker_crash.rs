@@ -114,3 +114,56 @@ async fn a_worker_killed_mid_delivery_is_replaced_and_the_effect_stays_single() 
     .await;
     assert!(delivered, "the delivery is recorded as delivered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_lets_the_in_flight_delivery_finish_before_the_worker_exits() {
+    let app = spawn_app().await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(3))]).await;
+    let instance = forwarding_to(&app, &rx.url("/hook"), 15).await;
+    let mut w = worker(&app);
+    event_to(&app, "term-1", "term@example.com").await;
+    assert!(
+        eventually(Duration::from_secs(20), || async { rx.count() >= 1 }).await,
+        "the delivery started"
+    );
+    let pid = w.0.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = w.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker exits after draining"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "clean exit: {exit:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the in-flight delivery"
+    );
+    let token = app.token("pat", &["platform_engineer"]);
+    let body = app
+        .gql(
+            &token,
+            "query($i: Int!) { runs(instance: $i) { id } }",
+            serde_json::json!({ "i": instance }),
+        )
+        .await;
+    let run = body["data"]["runs"][0]["id"].as_i64().expect("a run");
+    let d = app
+        .gql(
+            &token,
+            "query($r: Int!) { deliveries(run: $r) { status attempts } }",
+            serde_json::json!({ "r": run }),
+        )
+        .await;
+    assert_eq!(d["data"]["deliveries"][0]["status"], "delivered", "{d}");
+    assert_eq!(rx.count(), 1, "finished, not abandoned and redone");
+}
