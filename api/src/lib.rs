@@ -13,6 +13,7 @@ pub mod config;
 pub mod connections;
 pub mod contracts;
 pub mod db;
+pub mod deprecations;
 pub mod error;
 pub mod execution;
 pub mod fsutil;

@@ -9,6 +9,7 @@ mod m20261127_000003_ingestion;
 mod m20261127_000004_connections;
 mod m20261127_000005_instances;
 mod m20261127_000006_execution;
+mod m20261127_000007_deprecations;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_connections::Migration),
             Box::new(m20261127_000005_instances::Migration),
             Box::new(m20261127_000006_execution::Migration),
+            Box::new(m20261127_000007_deprecations::Migration),
         ]
     }
 }

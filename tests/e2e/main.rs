@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod connections;
 mod contracts;
+mod deprecations;
 mod durability;
 mod execution;
 mod graphql_limits;

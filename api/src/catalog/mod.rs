@@ -261,7 +261,7 @@ pub(crate) async fn write_version(
 }
 
 /// Points the item at its current version: the newest non-draft one, else the newest draft.
-async fn refresh_current(
+pub(crate) async fn refresh_current(
     tx: &sea_orm::DatabaseTransaction,
     item: catalog_item::Model,
 ) -> ApiResult<()> {

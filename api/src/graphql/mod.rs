@@ -9,6 +9,7 @@ mod catalog;
 mod catalog_types;
 mod connections;
 mod contracts;
+mod deprecations;
 mod instances;
 mod me;
 mod runs;
@@ -30,6 +31,7 @@ pub struct QueryRoot(
     connections::ConnectionQuery,
     instances::InstanceQuery,
     runs::RunQuery,
+    deprecations::DeprecationQuery,
     contracts::ContractsQuery,
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
@@ -42,6 +44,7 @@ pub struct MutationRoot(
     connections::ConnectionMutation,
     instances::InstanceMutation,
     runs::RunMutation,
+    deprecations::DeprecationMutation,
     write_keys::WriteKeyMutation,
 );
 

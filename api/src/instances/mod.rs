@@ -223,6 +223,7 @@ pub async fn instantiate(
         return Err(ApiError::bad_input("name", "must be 1 to 200 characters"));
     }
     let (version, def) = template_version(db, &req.template, req.version.as_deref()).await?;
+    crate::deprecations::refuse_after_sunset(db, &req.template, &version).await?;
     check_params(&def, &req.params)?;
     let params = with_defaults(&def.parameters, &req.params);
     let dests = destinations(db, policy, actor, &def, &req.bindings).await?;
