@@ -133,7 +133,7 @@ pub async fn list(
         q = q.filter(deprecation::Column::Key.eq(k));
     }
     let mut rows = q.all(db).await?;
-    rows.sort_by(|a, b| b.id.cmp(&a.id));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.id));
     Ok(rows)
 }
 
