@@ -167,3 +167,31 @@ async fn sigterm_lets_the_in_flight_delivery_finish_before_the_worker_exits() {
     assert_eq!(d["data"]["deliveries"][0]["status"], "delivered", "{d}");
     assert_eq!(rx.count(), 1, "finished, not abandoned and redone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_worker_processes_share_the_queue_and_deliver_each_event_once() {
+    let app = spawn_app().await;
+    let rx = Receiver::start(vec![]).await;
+    forwarding_to(&app, &rx.url("/hook"), 15).await;
+    let _a = worker(&app);
+    let _b = worker(&app);
+    let key = crate::ingest::write_key(&app, &["event.form_submitted"]).await;
+    let events: Vec<serde_json::Value> = (0..60)
+        .map(|i| {
+            serde_json::json!({ "id": format!("share-{i}"), "type": "event.form_submitted",
+                "occurred_at": "2026-11-27T09:30:00Z",
+                "payload": { "email": format!("p{i}@example.com"), "form_id": "f", "company": "Acme",
+                             "source_category": "web", "submitted_at": "2026-11-27T09:30:00Z" } })
+        })
+        .collect();
+    let (status, body) = crate::ingest::post_events(&app, &key, &serde_json::json!(events)).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        eventually(Duration::from_secs(30), || async { rx.count() >= 60 }).await,
+        "all delivered: {}",
+        rx.count()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.count(), 60, "no event was processed by both workers");
+    assert_eq!(rx.distinct("webhook-id").len(), 60);
+}
