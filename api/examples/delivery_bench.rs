@@ -136,13 +136,8 @@ async fn main() -> anyhow::Result<()> {
     let mut children = Vec::new();
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     if workers == 0 {
-        let engine = Arc::new(api::execution::Engine::new(
-            app.state.db.clone(),
-            Arc::clone(&app.state.secrets),
-            &config.execution,
-        )?);
-        let queue =
-            api::execution::queue::Queue::open(&app.state.db, &url, &config.execution).await?;
+        let (engine, queue) =
+            api::execution::prepare(&config, Arc::clone(&app.state.secrets)).await?;
         tokio::spawn(api::execution::run(
             engine,
             queue,

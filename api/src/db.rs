@@ -16,6 +16,20 @@ use std::time::Duration;
 
 /// Opens the database named by `url`, creating the SQLite file and its directory if needed.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    open(url, SqliteSynchronous::Full).await
+}
+
+/// The pool workers use for job state (runs, deliveries, the apalis queue). On SQLite its
+/// commits are `synchronous=NORMAL`: WAL still orders them, so a power loss can only drop the
+/// newest ones — and every one of those is redone idempotently (a re-run continues the same
+/// run, an attempt is retried under the same idempotency key, a job is pushed again under the
+/// same key). Accepted events are never written through it: they and their outbox rows are
+/// committed `FULL` by the API's pool before the 2xx.
+pub async fn connect_execution(url: &str) -> Result<DatabaseConnection, DbErr> {
+    open(url, SqliteSynchronous::Normal).await
+}
+
+async fn open(url: &str, synchronous: SqliteSynchronous) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
@@ -26,10 +40,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 DbErr::Custom(format!("cannot create database directory {dir}: {e}"))
             })?;
         }
-        opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+        opts.max_connections(8).map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
         });

@@ -105,17 +105,8 @@ pub async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let execution = if workers {
-        let engine = Arc::new(crate::execution::Engine::new(
-            app.state.db.clone(),
-            Arc::clone(&app.state.secrets),
-            &config.execution,
-        )?);
-        let queue = crate::execution::queue::Queue::open(
-            &app.state.db,
-            &config.database_url,
-            &config.execution,
-        )
-        .await?;
+        let (engine, queue) =
+            crate::execution::prepare(&config, Arc::clone(&app.state.secrets)).await?;
         Some(tokio::spawn(crate::execution::run(
             engine,
             queue,
@@ -167,13 +158,7 @@ pub async fn worker(mut config: Config, concurrency: Option<usize>) -> anyhow::R
     let secrets = Arc::new(crate::connections::secret_box::SecretBox::load(
         &config.data_dir,
     )?);
-    let engine = Arc::new(crate::execution::Engine::new(
-        db.clone(),
-        secrets,
-        &config.execution,
-    )?);
-    let queue =
-        crate::execution::queue::Queue::open(&db, &config.database_url, &config.execution).await?;
+    let (engine, queue) = crate::execution::prepare(&config, secrets).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

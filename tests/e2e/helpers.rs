@@ -102,21 +102,10 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     config.execution = test_execution();
     let app = api::server::build(config.clone()).await.expect("build app");
     let stop_workers = if setup.workers {
-        let engine = std::sync::Arc::new(
-            api::execution::Engine::new(
-                app.state.db.clone(),
-                std::sync::Arc::clone(&app.state.secrets),
-                &config.execution,
-            )
-            .expect("engine"),
-        );
-        let queue = api::execution::queue::Queue::open(
-            &app.state.db,
-            &config.database_url,
-            &config.execution,
-        )
-        .await
-        .expect("open the job queue");
+        let (engine, queue) =
+            api::execution::prepare(&config, std::sync::Arc::clone(&app.state.secrets))
+                .await
+                .expect("open the job queue");
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(api::execution::run(
             engine,

@@ -298,6 +298,7 @@ async fn ui_pages_serve_the_app_and_governance_questions_are_answered() {
         "/templates/lead-capture/instantiate",
         "/workflows/3",
         "/compliance/policy",
+        "/platform",
     ] {
         let resp = app
             .client

@@ -137,6 +137,12 @@ pub async fn list(
     Ok(rows)
 }
 
+/// Whether the notice's sunset is now or past.
+pub fn sunset_passed(n: &deprecation::Model) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&n.sunset_at)
+        .is_ok_and(|t| t.with_timezone(&chrono::Utc) <= chrono::Utc::now())
+}
+
 /// `Err(CONFLICT)` when `template version` is past its sunset.
 pub async fn refuse_after_sunset(
     db: &DatabaseConnection,
@@ -144,7 +150,7 @@ pub async fn refuse_after_sunset(
     version: &str,
 ) -> ApiResult<()> {
     if let Some(n) = find(db, Kind::Template, key, version).await?
-        && n.sunset_at <= now_string()
+        && sunset_passed(&n)
     {
         let instead = n
             .replacement

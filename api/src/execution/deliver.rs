@@ -186,6 +186,7 @@ async fn record(
     }
     active.update(&tx).await?;
     tx.commit().await?;
+    outbox::committed();
     metrics::counter!("switchyard_delivery_attempts_total", "outcome" => status).increment(1);
     if let (Some(ms), "delivered") = (latency, status) {
         #[allow(clippy::cast_precision_loss)]

@@ -176,6 +176,17 @@ impl Engine {
     }
 }
 
+/// Opens the execution pool (see `db::connect_execution`) and the queue on it.
+pub async fn prepare(
+    config: &crate::config::Config,
+    secrets: Arc<SecretBox>,
+) -> anyhow::Result<(Arc<Engine>, queue::Queue)> {
+    let db = crate::db::connect_execution(&config.database_url).await?;
+    let engine = Arc::new(Engine::new(db.clone(), secrets, &config.execution)?);
+    let queue = queue::Queue::open(&db, &config.database_url, &config.execution).await?;
+    Ok((engine, queue))
+}
+
 async fn handle_job(job: Job, engine: Data<Arc<Engine>>) -> Result<(), BoxDynError> {
     let limit = engine.job_timeout;
     match tokio::time::timeout(limit, engine.handle(job.clone())).await {
@@ -241,9 +252,10 @@ pub async fn run(
                 .concurrency(concurrency)
                 .build(handle_job)
         }),
+        // PostgreSQL: apalis's LISTEN/NOTIFY pub-sub wakes workers when a job is inserted.
         queue::Queue::Postgres(storage) => monitor.register(move |i| {
             WorkerBuilder::new(worker_name(i))
-                .backend(storage.clone().poll_with_interval(poll))
+                .backend(storage.clone().with_pubsub())
                 .data(Arc::clone(&engine))
                 .concurrency(concurrency)
                 .build(handle_job)

@@ -35,8 +35,15 @@ pub fn row(job: &Job, run_at: DateTime<Utc>) -> outbox::ActiveModel {
     }
 }
 
-/// Stages `rows` in `tx`; a row whose key is already staged is skipped. Tells the dispatchers
-/// (this process now, others through PostgreSQL NOTIFY, delivered at commit).
+/// Tells this process's dispatcher that a transaction that staged jobs has committed. Call it
+/// after the commit: woken earlier, the dispatcher would not see the rows yet.
+pub fn committed() {
+    wakeup().notify_one();
+}
+
+/// Stages `rows` in `tx`; a row whose key is already staged is skipped. Other processes'
+/// dispatchers hear of it through PostgreSQL NOTIFY (delivered at commit); call [`committed`]
+/// after the commit for this one.
 pub async fn stage(tx: &DatabaseTransaction, rows: Vec<outbox::ActiveModel>) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
@@ -51,7 +58,6 @@ pub async fn stage(tx: &DatabaseTransaction, rows: Vec<outbox::ActiveModel>) -> 
         tx.execute_unprepared(&format!("NOTIFY {PG_CHANNEL}"))
             .await?;
     }
-    wakeup().notify_one();
     Ok(())
 }
 

@@ -184,6 +184,7 @@ async fn stage_one(
     )
     .await?;
     tx.commit().await?;
+    outbox::committed();
     Ok(Replayed {
         delivery_id: id,
         replayed: true,

@@ -239,6 +239,7 @@ async fn finish(
     active.latency_ms = Set(latency);
     active.update(&tx).await?;
     tx.commit().await?;
+    outbox::committed();
     metrics::counter!("switchyard_runs_total", "status" => status.to_string()).increment(1);
     Ok(())
 }

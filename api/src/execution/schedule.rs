@@ -82,6 +82,7 @@ async fn stage_due(engine: &Engine) -> anyhow::Result<()> {
     let tx = crate::db::begin_write(&engine.db).await?;
     outbox::stage(&tx, rows).await?;
     tx.commit().await?;
+    outbox::committed();
     Ok(())
 }
 
@@ -225,6 +226,7 @@ async fn export(
     active.finished_at = Set(Some(now_string()));
     active.update(&tx).await?;
     tx.commit().await?;
+    outbox::committed();
     Ok(())
 }
 

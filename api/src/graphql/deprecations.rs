@@ -54,7 +54,7 @@ async fn to_notice(ctx: &Context<'_>, m: deprecation::Model) -> Result<Deprecati
     let kind = Kind::parse(&m.kind).ok_or_else(|| ApiError::internal("stored kind"))?;
     let hit = deprecations::affected(&st.db, kind, &m.key, &m.version).await?;
     Ok(DeprecationNotice {
-        sunset_passed: m.sunset_at <= crate::audit::now_string(),
+        sunset_passed: deprecations::sunset_passed(&m),
         kind,
         key: m.key,
         version: m.version,

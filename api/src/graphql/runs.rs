@@ -268,6 +268,7 @@ impl RunMutation {
         .await
         .map_err(ApiError::from)?;
         tx.commit().await.map_err(ApiError::from)?;
+        outbox::committed();
         Ok(tick)
     }
 }

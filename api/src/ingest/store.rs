@@ -157,6 +157,7 @@ pub async fn commit(
         upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
     }
     tx.commit().await?;
+    crate::execution::outbox::committed();
     Ok(existing)
 }
 

@@ -2,9 +2,13 @@
 //! WebDriver with fantoccini; harness in `webdriver.rs`): a marketer signs in, finds lead capture
 //! by search, instantiates it with an invalid and then a valid parameter, sees the workflow with
 //! its runs, deliveries and a dead letter, and replays it; compliance sees the audit entry; a
-//! platform engineer deprecates the template. Every main page is checked for labelled controls,
-//! no script errors, a title and no sideways scrolling, and saved as a screenshot under
-//! `target/ui-screenshots/` for reviewers.
+//! platform engineer publishes a deprecation notice for lead capture 1.0.0 through the platform
+//! form (a server error next to the sunset field first) and sees the marketer's workflow and
+//! owner affected; the marketer then sees the notification on My workflows, the banner with the
+//! sunset date and replacement on the template page, a template past its sunset that can no
+//! longer be used, and runs a scheduled workflow now. Every main page is checked for labelled
+//! controls, no script errors, a title and no sideways scrolling (at 1440 px and at 360 px), and
+//! saved as a screenshot under `target/ui-screenshots/` for reviewers.
 //!
 //! Without chromedriver the test says why and passes, unless `CI` is set: then it fails.
 
@@ -58,8 +62,24 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
         json!({ "webhook_url": slack.url("/services/T0/B0/x") }),
     )
     .await;
+    // A template whose sunset passes right away, to see that it can no longer be used.
+    publish_notice(
+        &app,
+        "lifecycle-messaging",
+        "1.0.0",
+        chrono::Utc::now() + chrono::Duration::seconds(2),
+        "Superseded by campaign approval; move your messages there.",
+    )
+    .await;
+    let ads = Receiver::start(vec![]).await;
+    let scheduled = scheduled_workflow(&app, &ads.url("/audiences")).await;
     let shots = repo_root().join("target/ui-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
+    for old in std::fs::read_dir(&shots).into_iter().flatten().flatten() {
+        if old.path().extension().is_some_and(|x| x == "png") {
+            std::fs::remove_file(old.path()).ok();
+        }
+    }
     let ui = Ui {
         c: browser(&driver, &chromium).await,
         app: &app,
@@ -274,30 +294,16 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
     ui.wait(".rules").await;
     ui.page("13-policy").await;
 
+    // lead capture 2.0.0 is published; 1.0.0 (the marketer's workflow) gets a deprecation notice.
+    publish_next_version(&app, "lead-capture", "2.0.0").await;
     ui.sign_out().await;
     ui.sign_in_as("platform_engineer").await;
-    ui.goto("/platform").await;
-    ui.wait("#dp-item option[value='lead-capture']").await;
-    ui.wait("#dp-item")
-        .await
-        .select_by_value("lead-capture")
-        .await
-        .expect("choose lead capture");
-    ui.until(
-        "the affected workflows are listed",
-        "[...document.querySelectorAll('main td a')].some((a) => a.textContent === 'EMEA forms')",
-    )
-    .await;
-    ui.page("14-platform").await;
-    ui.wait("form.panel button[type=submit]")
-        .await
-        .click()
-        .await
-        .expect("publish the deprecation");
-    ui.wait(".notice.ok .lc-deprecated").await;
-    ui.goto("/templates/lead-capture").await;
-    ui.wait(".banner.deprecated").await;
-    ui.page("15-deprecated-template").await;
+    let sunset = deprecate_through_the_platform_form(&ui).await;
+
+    ui.sign_out().await;
+    ui.sign_in_as("marketer").await;
+    marketer_sees_the_deprecation(&ui, instance, &sunset).await;
+    run_the_scheduled_workflow_now(&ui, &app, scheduled).await;
 
     ui.c.set_window_size(360, 800).await.expect("phone width");
     ui.goto("/catalog").await;
@@ -306,11 +312,323 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
         "document.querySelector('#results .card')",
     )
     .await;
-    ui.page("16-catalog-360px").await;
+    ui.page("21-catalog-360px").await;
     ui.goto("/templates/lead-capture/instantiate").await;
     ui.wait("#wf-name").await;
-    ui.page("17-wizard-360px").await;
+    ui.page("22-wizard-360px").await;
+    ui.goto("/workflows").await;
+    ui.wait(".notifications").await;
+    ui.until("health is drawn", HEALTH_DRAWN).await;
+    ui.page("23-my-workflows-360px").await;
+    ui.sign_out().await;
+    ui.sign_in_as("platform_engineer").await;
+    ui.goto("/platform").await;
+    ui.wait("#notices-h ~ div table").await;
+    ui.page("24-platform-360px").await;
     ui.c.clone().close().await.ok();
+}
+
+/// No workflow row still says "loading…" in its health column.
+const HEALTH_DRAWN: &str = "document.querySelector('main tbody') && ![...document.querySelectorAll('main td')].some((td) => td.textContent === 'loading…')";
+
+/// Sets the sunset control to noon local time `days` from today; returns its day, month name and
+/// year (`30 November 2026`).
+async fn set_sunset(ui: &Ui<'_>, days: i64) -> String {
+    let shown = ui
+        .js(&format!(
+            "const d = new Date(); d.setDate(d.getDate() + ({days})); d.setHours(12, 0, 0, 0);
+             const p = (n) => String(n).padStart(2, '0');
+             const i = document.querySelector('#dp-sunset');
+             i.value = `${{d.getFullYear()}}-${{p(d.getMonth() + 1)}}-${{p(d.getDate())}}T12:00`;
+             i.dispatchEvent(new Event('input', {{ bubbles: true }}));
+             const months = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August',
+                             'September', 'October', 'November', 'December'];
+             return `${{d.getDate()}} ${{months[d.getMonth()]}} ${{d.getFullYear()}}`;"
+        ))
+        .await;
+    shown.as_str().expect("the date in words").to_string()
+}
+
+/// The platform engineer deprecates lead capture 1.0.0: the preview lists the marketer's
+/// workflow, a sunset in the past is refused next to its field, then the notice is published and
+/// names the workflow and its owner. Returns the sunset date in words.
+async fn deprecate_through_the_platform_form(ui: &Ui<'_>) -> String {
+    ui.goto("/platform").await;
+    ui.wait("#dp-item option[value='lead-capture']").await;
+    ui.wait("#dp-item")
+        .await
+        .select_by_value("lead-capture")
+        .await
+        .expect("choose lead capture");
+    ui.wait("#dp-version option[value='1.0.0']").await;
+    ui.wait("#dp-version")
+        .await
+        .select_by_value("1.0.0")
+        .await
+        .expect("choose version 1.0.0");
+    ui.until(
+        "the preview lists the marketer's workflow",
+        "[...document.querySelectorAll('#aff-h ~ div td a')].some((a) => a.textContent === 'EMEA forms')",
+    )
+    .await;
+    ui.until(
+        "the existing notices are listed",
+        "document.querySelector('#notices-h ~ div table')",
+    )
+    .await;
+    ui.wait("#dp-replacement")
+        .await
+        .send_keys("lead-capture 2.0.0")
+        .await
+        .expect("type the replacement");
+    ui.wait("#dp-notes")
+        .await
+        .send_keys("Version 2.0.0 adds company enrichment. Set up a new workflow from it with the same connections, then retire the old one.")
+        .await
+        .expect("type the migration notes");
+    ui.page("14-platform").await;
+
+    // Yesterday: the server refuses it, and the message sits next to the sunset field.
+    set_sunset(ui, -1).await;
+    ui.wait("#dp-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("publish");
+    ui.wait("#dp-sunset[aria-invalid='true']").await;
+    let err = ui
+        .js("const e = document.querySelector('#dp-sunset-err'); return e.hidden ? '' : e.textContent;")
+        .await;
+    assert!(
+        err.as_str().is_some_and(|t| t.contains("future")),
+        "the server's message is shown next to the sunset: {err}"
+    );
+    assert_eq!(
+        ui.js("return document.activeElement && document.activeElement.id;")
+            .await,
+        json!("dp-sunset"),
+        "focus moves to the field in error"
+    );
+    ui.page("15-platform-server-error").await;
+
+    let sunset = set_sunset(ui, 3).await;
+    ui.wait("#dp-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("publish");
+    ui.wait("#pub-h").await;
+    ui.until(
+        "the result lists the affected workflow",
+        "[...document.querySelectorAll('#dp-result td a')].some((a) => a.textContent === 'EMEA forms')",
+    )
+    .await;
+    let notified = ui
+        .js("return document.querySelector('#dp-result .notified').textContent;")
+        .await;
+    assert_eq!(notified, json!("alice"), "the owner was notified");
+    ui.until(
+        "the notice is listed",
+        "[...document.querySelectorAll('#notices-h ~ div td a')].some((a) => a.textContent === 'lead-capture 1.0.0')",
+    )
+    .await;
+    assert_eq!(
+        ui.js("return document.querySelector('#dp-sunset').getAttribute('aria-invalid');")
+            .await,
+        Value::Null,
+        "the error is gone"
+    );
+    ui.page("16-platform-published").await;
+    sunset
+}
+
+/// The marketer sees the notification, the banner on the template and on the workflow, and that
+/// a template past its sunset can no longer be used.
+async fn marketer_sees_the_deprecation(ui: &Ui<'_>, instance: i64, sunset: &str) {
+    ui.goto("/workflows").await;
+    ui.wait(".notifications").await;
+    let note = ui
+        .js("return document.querySelector('.notifications').textContent;")
+        .await;
+    let note = note.as_str().unwrap_or("");
+    assert!(
+        note.contains("EMEA forms")
+            && note.contains("lead-capture 1.0.0")
+            && note.contains("lead-capture 2.0.0"),
+        "the notification names the workflow and the replacement: {note}"
+    );
+    ui.wait(&format!(".notifications a[href='/workflows/{instance}']"))
+        .await;
+    ui.until("health is drawn", HEALTH_DRAWN).await;
+    ui.page("17-my-workflows-notification").await;
+
+    ui.goto("/templates/lead-capture").await;
+    ui.wait(".banner.deprecated").await;
+    ui.until(
+        "the replacement links to setting up version 2.0.0",
+        "document.querySelector(\".banner.deprecated a[href='/templates/lead-capture/instantiate?version=2.0.0']\")",
+    )
+    .await;
+    let banner = ui
+        .js("return document.querySelector('.banner.deprecated').textContent;")
+        .await;
+    let banner = banner.as_str().unwrap_or("");
+    // The sunset in words, in whatever order the browser's locale puts day, month and year.
+    for want in [
+        "Version 1.0.0 is deprecated",
+        "Lead capture 2.0.0",
+        "adds company enrichment",
+    ]
+    .into_iter()
+    .chain(sunset.split(' '))
+    {
+        assert!(banner.contains(want), "the banner says `{want}`: {banner}");
+    }
+    assert!(
+        ui.js("return Boolean(document.querySelector(\"a.button.primary[href='/templates/lead-capture/instantiate']\"));")
+            .await
+            == json!(true),
+        "the current version (2.0.0) can still be used"
+    );
+    ui.page("18-deprecated-template").await;
+
+    ui.goto(&format!("/workflows/{instance}")).await;
+    ui.wait(".banner.deprecated").await;
+
+    // Past its sunset: said plainly, and no way to start a new workflow from it.
+    ui.goto("/templates/lifecycle-messaging").await;
+    ui.wait(".banner.deprecated.sunset").await;
+    let banner = ui
+        .js("return document.querySelector('.banner.deprecated').textContent;")
+        .await;
+    assert!(
+        banner.as_str().is_some_and(
+            |t| t.contains("new workflows can no longer be created from version 1.0.0")
+        ),
+        "{banner}"
+    );
+    ui.wait("#use-blocked").await;
+    assert_eq!(
+        ui.js("return document.querySelectorAll(\"main a[href^='/templates/lifecycle-messaging/instantiate']\").length;")
+            .await,
+        json!(0),
+        "no instantiate action for a version past its sunset"
+    );
+    ui.page("19-sunset-passed-template").await;
+    ui.goto("/templates/lifecycle-messaging/instantiate").await;
+    ui.wait(".notice.blocked").await;
+    assert_eq!(
+        ui.js("return document.querySelectorAll('form.wizard').length;")
+            .await,
+        json!(0),
+        "the wizard is not offered"
+    );
+}
+
+/// "Run now" on a scheduled workflow queues a run that shows up in the timeline.
+async fn run_the_scheduled_workflow_now(ui: &Ui<'_>, app: &TestApp, id: i64) {
+    let count = || async {
+        app.gql(
+            &app.token("pat", &["platform_engineer"]),
+            "query($i: Int!) { runs(instance: $i) { id } }",
+            json!({ "i": id }),
+        )
+        .await["data"]["runs"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    ui.goto(&format!("/workflows/{id}")).await;
+    ui.wait("#run-now").await;
+    ui.until(
+        "the page is drawn",
+        "!document.querySelector('main .loading')",
+    )
+    .await;
+    let before = count().await;
+    ui.wait("#run-now").await.click().await.expect("run now");
+    ui.wait(".notice.ok").await;
+    ui.until(
+        "the new run shows in the timeline",
+        &format!("document.querySelectorAll('.timeline .run').length > {before}"),
+    )
+    .await;
+    assert!(count().await > before, "a run was recorded");
+    ui.page("20-run-now").await;
+}
+
+/// Publishes a notice through the API (the platform form is tested above).
+async fn publish_notice(
+    app: &TestApp,
+    key: &str,
+    version: &str,
+    sunset: chrono::DateTime<chrono::Utc>,
+    notes: &str,
+) {
+    let body = app
+        .gql(
+            &app.token("pat", &["platform_engineer"]),
+            "mutation($i: DeprecationInput!) { publishDeprecationNotice(input: $i) { version } }",
+            json!({ "i": { "kind": "TEMPLATE", "key": key, "version": version,
+                           "sunsetAt": sunset.to_rfc3339(), "replacement": "campaign-approval 1.0.0", "notes": notes } }),
+        )
+        .await;
+    assert!(
+        body["errors"].is_null(),
+        "publish a notice on {key}: {body}"
+    );
+}
+
+/// Publishes template `key` again as `version`, with the definition of its newest version.
+async fn publish_next_version(app: &TestApp, key: &str, version: &str) {
+    let pat = app.token("pat", &["platform_engineer"]);
+    let t = app
+        .gql(&pat, "query($k: String!) { template(key: $k) { name summary description category owner versions { definition } } }",
+            json!({ "k": key }))
+        .await;
+    let t = &t["data"]["template"];
+    let input = json!({ "key": key, "name": t["name"], "summary": t["summary"], "description": t["description"],
+        "category": t["category"], "owner": t["owner"], "version": version, "definition": t["versions"][0]["definition"] });
+    let body = app
+        .gql(
+            &pat,
+            "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
+            json!({ "i": input }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "publish {key} {version}: {body}");
+}
+
+/// An active audience sync of the marketer (alice), approved by an approver; returns its id.
+async fn scheduled_workflow(app: &TestApp, ads_url: &str) -> i64 {
+    let alice = app.token("alice", &["marketer"]);
+    let conn = app
+        .gql(&alice, "mutation($s: JSON!) { createConnection(connector: \"ads-audience\", name: \"Ads EMEA\", settings: $s) { id } }",
+            json!({ "s": { "url": ads_url, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" } }))
+        .await;
+    let conn = conn["data"]["createConnection"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("ads connection: {conn}"));
+    let made = app
+        .gql(&alice, "mutation($c: Int!) { instantiateTemplate(template: \"audience-sync\", name: \"EMEA trial audience\",
+                params: {segment_ids: [\"emea-trial\"], match_keys: [\"email\"], min_segment_size: 100},
+                connections: [{slot: \"ads\", connection: $c}]) { id } }",
+            json!({ "c": conn }))
+        .await;
+    let id = made["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("audience sync: {made}"));
+    let approved = app
+        .gql(
+            &app.token("avery", &["approver"]),
+            "mutation($i: Int!) { approveInstance(id: $i) { status } }",
+            json!({ "i": id }),
+        )
+        .await;
+    assert_eq!(
+        approved["data"]["approveInstance"]["status"], "active",
+        "{approved}"
+    );
+    id
 }
 
 /// Two leads arrive: the first dies at HubSpot (a dead letter), the second is delivered.

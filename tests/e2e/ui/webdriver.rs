@@ -1,7 +1,7 @@
 //! The browser-test harness: chromedriver on a free port (killed on drop), a headless Chromium
 //! session over plain-HTTP WebDriver, and page helpers that wait for conditions with a deadline,
-//! check each page (labelled controls, no script errors, a title, no sideways scrolling) and
-//! save a screenshot.
+//! check each page (labelled controls, no script or console errors, a title, no sideways
+//! scrolling) and save a screenshot of the whole page.
 
 use crate::helpers::*;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -76,7 +76,7 @@ pub async fn browser(driver: &Driver, chromium: &PathBuf) -> Client {
         "goog:chromeOptions": {
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900", "--lang=en-GB"],
+                     "--window-size=1440,900", "--lang=en-GB"],
         },
     });
     let Value::Object(caps) = caps else {
@@ -131,7 +131,8 @@ impl Ui<'_> {
         self.c.execute(script, vec![]).await.expect("run script")
     }
 
-    /// Checks the page (labels, no script errors, no sideways scroll) and saves a screenshot.
+    /// Checks the page (labels, no script errors, no sideways scroll) and saves a screenshot of
+    /// all of it.
     pub async fn page(&self, name: &str) {
         let unlabelled = self
             .js("return [...document.querySelectorAll('input, select, textarea')]
@@ -142,7 +143,11 @@ impl Ui<'_> {
         let errors = self
             .js("return window.__syErrors || ['app.js did not load'];")
             .await;
-        assert_eq!(errors, json!([]), "{name}: no script errors");
+        assert_eq!(
+            errors,
+            json!([]),
+            "{name}: no script or console errors, failed loads or blocked requests"
+        );
         let overflow = self
             .js("return document.documentElement.scrollWidth - window.innerWidth;")
             .await;
@@ -155,7 +160,28 @@ impl Ui<'_> {
             title.ends_with("· Switchyard") && title.len() > 14,
             "{name}: a page title, got `{title}`"
         );
+        // The whole page, not just the window: grow the window to the page's height (up to a
+        // limit) for the screenshot, then put it back.
+        let (width, height) = self.c.get_window_size().await.expect("window size");
+        let full = self
+            .js("return document.documentElement.scrollHeight + Math.max(0, window.outerHeight - window.innerHeight);")
+            .await
+            .as_u64()
+            .unwrap_or(height)
+            .min(6000);
+        if full > height {
+            self.c
+                .set_window_size(width as u32, full as u32)
+                .await
+                .expect("grow the window");
+        }
         let png = self.c.screenshot().await.expect("screenshot");
+        if full > height {
+            self.c
+                .set_window_size(width as u32, height as u32)
+                .await
+                .expect("restore the window");
+        }
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write screenshot");
     }
 

@@ -1,6 +1,5 @@
 // Talking to the server: GraphQL over POST /graphql with the session cookie and the CSRF header,
-// the sign-in endpoints under /ui/session, and what the schema offers (introspected once, so
-// pages can use queries that other parts of the system add later without breaking when absent).
+// and the sign-in endpoints under /ui/session.
 
 /** A GraphQL or HTTP failure; `errors` are the GraphQL errors, `code` the first one's code. */
 export class GqlError extends Error {
@@ -79,48 +78,4 @@ export async function signIn(body) {
 
 export async function signOut() {
   await fetch('/ui/session', { method: 'DELETE', credentials: 'same-origin' });
-}
-
-const TYPE_REF = 'kind name ofType { kind name ofType { kind name ofType { kind name } } }';
-let schemaInfo = null;
-
-/**
- * Root fields of the schema: `{query: Map(name → field), mutation: Map}` with each field's args
- * and type. Asked once per page load.
- */
-export async function schema() {
-  if (!schemaInfo) {
-    schemaInfo = gql(`{ __schema {
-      queryType { fields { name args { name type { ${TYPE_REF} } } type { ${TYPE_REF} } } }
-      mutationType { fields { name args { name type { ${TYPE_REF} } } type { ${TYPE_REF} } } } } }`)
-      .then((d) => ({
-        query: new Map(d.__schema.queryType.fields.map((f) => [f.name, f])),
-        mutation: new Map((d.__schema.mutationType ? d.__schema.mutationType.fields : []).map((f) => [f.name, f])),
-      }))
-      .catch((e) => { schemaInfo = null; throw e; });
-  }
-  return schemaInfo;
-}
-
-/** The GraphQL type as written in a variable declaration (`Int!`, `[ID!]`). */
-export function typeString(t) {
-  if (t.kind === 'NON_NULL') return `${typeString(t.ofType)}!`;
-  if (t.kind === 'LIST') return `[${typeString(t.ofType)}]`;
-  return t.name;
-}
-
-/** The named type under lists and non-nulls. */
-export function namedType(t) {
-  let x = t;
-  while (x && x.ofType) x = x.ofType;
-  return x;
-}
-
-/** Scalar and enum field names of an object type (for selections built at run time). */
-export async function scalarFields(typeName) {
-  const d = await gql(`query($n: String!) { __type(name: $n) { fields { name type { ${TYPE_REF} } } } }`, { n: typeName });
-  const fields = (d.__type && d.__type.fields) || [];
-  return fields
-    .filter((f) => ['SCALAR', 'ENUM'].includes(namedType(f.type).kind))
-    .map((f) => f.name);
 }

@@ -6,10 +6,22 @@ import { gql, session, setUnauthenticatedHandler, signOut } from './api.js';
 import { h, link, replace, errorBox } from './dom.js';
 import { navigate, onRoute, start, titled } from './router.js';
 
-// Uncaught errors are kept where the browser tests can read them, and shown in the console.
+// Uncaught errors, console errors, files that failed to load and requests the content security
+// policy blocked (anything not served by Switchyard itself) are kept where the browser tests can
+// read them, and still shown in the console.
 window.__syErrors = [];
 window.addEventListener('error', (e) => window.__syErrors.push(String(e.message)));
+window.addEventListener('error', (e) => {
+  const t = e.target;
+  if (t && t !== window && (t.src || t.href)) window.__syErrors.push(`failed to load ${t.src || t.href}`);
+}, true);
 window.addEventListener('unhandledrejection', (e) => window.__syErrors.push(String(e.reason && e.reason.message || e.reason)));
+window.addEventListener('securitypolicyviolation', (e) => window.__syErrors.push(`blocked by the content security policy: ${e.blockedURI}`));
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  window.__syErrors.push(args.map(String).join(' '));
+  consoleError(...args);
+};
 
 const ctx = {
   /** `{sub, roles, caps}` once signed in. */

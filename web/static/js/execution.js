@@ -1,107 +1,46 @@
-// Runs, deliveries and dead letters of a workflow, through whatever the server's schema offers:
-// `runs(instance)`, `deliveries(run)`, `deadLetters(instance)` and `replayDeadLetters`. The
-// queries are built from the introspected schema (argument names and types, plain lists or Relay
-// connections, which fields exist), so the page works as these land and says "not available"
-// before they do, instead of failing a GraphQL validation.
+// Runs, deliveries and dead letters of a workflow (`runs(instance)`, `deliveries(run)`,
+// `deadLetters(instance)`), replaying dead letters (`replayDeadLetters(ids)`) and running a
+// scheduled workflow now (`runInstanceNow`), plus how the pages read a status: worked, failed,
+// or neither (yet). Only the fields the pages show are asked for — not the records as sent.
 
-import { gql, schema, typeString, namedType, scalarFields } from './api.js';
+import { gql } from './api.js';
 
-const ID_ARGS = { instance: ['instance', 'instanceId', 'id'], run: ['run', 'runId', 'id'] };
-const LIST_ARGS = ['ids', 'deliveries', 'deadLetters', 'deliveryIds'];
+const RUN = 'id instance eventId status step detail startedAt finishedAt latencyMs';
+const DELIVERY = 'id run instance step slot connection connector status attempts responseCode error latencyMs nextAttemptAt replays createdAt updatedAt';
 
-/** Scalar selection of a type; connections select their nodes. */
-async function shape(type) {
-  const named = namedType(type);
-  if (['SCALAR', 'ENUM'].includes(named.kind)) return { select: '', unwrap: (x) => x };
-  const d = await gql(`query($n: String!) { __type(name: $n) { fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }`, { n: named.name });
-  const fields = (d.__type && d.__type.fields) || [];
-  const edges = fields.find((f) => f.name === 'edges');
-  if (edges) {
-    const edgeType = namedType(edges.type).name;
-    const e = await gql(`query($n: String!) { __type(name: $n) { fields { name type { kind name ofType { kind name ofType { kind name } } } } } }`, { n: edgeType });
-    const node = e.__type.fields.find((f) => f.name === 'node');
-    const nodeFields = await scalarFields(namedType(node.type).name);
-    return { select: `{ edges { node { ${nodeFields.join(' ')} } } }`, unwrap: (x) => (x ? x.edges.map((ed) => ed.node) : []) };
-  }
-  const scalars = fields.filter((f) => ['SCALAR', 'ENUM'].includes(namedType(f.type).kind)).map((f) => f.name);
-  return { select: `{ ${scalars.join(' ')} }`, unwrap: (x) => x };
+/** Runs of instance `id`, newest first (at most `first`). */
+export async function runs(id, first = 50) {
+  return (await gql(`query($i: Int!, $f: Int) { runs(instance: $i, first: $f) { ${RUN} } }`, { i: id, f: first })).runs;
 }
 
-function coerce(type, value) {
-  const n = namedType(type).name;
-  return n === 'Int' || n === 'Float' ? Number(value) : String(value);
+/** Deliveries of run `id`. */
+export async function deliveries(id) {
+  return (await gql(`query($r: Int!) { deliveries(run: $r) { ${DELIVERY} } }`, { r: id })).deliveries;
 }
 
-/** Builds `query/mutation($a: T…) { field(a: $a…) selection }` and returns a caller. */
-async function operation(kind, field, values) {
-  const shaped = await shape(field.type);
-  return async (given) => {
-    const decl = [];
-    const args = [];
-    const vars = {};
-    for (const a of field.args) {
-      const v = values(a.name, given);
-      if (v === undefined) {
-        if (a.type.kind === 'NON_NULL') throw new Error(`${field.name}: do not know what to pass as \`${a.name}\``);
-        continue;
-      }
-      decl.push(`$${a.name}: ${typeString(a.type)}`);
-      args.push(`${a.name}: $${a.name}`);
-      vars[a.name] = Array.isArray(v) ? v.map((x) => coerce(a.type, x)) : typeof v === 'number' || typeof v === 'string' ? coerce(a.type, v) : v;
-    }
-    const head = decl.length ? `(${decl.join(', ')})` : '';
-    const call = args.length ? `(${args.join(', ')})` : '';
-    const d = await gql(`${kind}${head} { r: ${field.name}${call} ${shaped.select} }`, vars);
-    return shaped.unwrap(d.r);
-  };
+/** Dead letters of instance `id`. */
+export async function deadLetters(id) {
+  return (await gql(`query($i: Int!) { deadLetters(instance: $i, first: 100) { ${DELIVERY} } }`, { i: id })).deadLetters;
 }
 
-let cached = null;
-
-/**
- * `{runs, deliveries, deadLetters, replay}`: each a function, or null when the server does not
- * offer it yet.
- */
-export function execution() {
-  if (!cached) cached = build().catch((e) => { cached = null; throw e; });
-  return cached;
+/** Gives the dead letters `ids` another attempt; resolves to `[{delivery, replayed, reason}]`. */
+export async function replay(ids) {
+  return (await gql('mutation($ids: [Int!]) { replayDeadLetters(ids: $ids) { delivery replayed reason } }', { ids })).replayDeadLetters;
 }
 
-async function build() {
-  const s = await schema();
-  const pick = (names) => (name, given) => {
-    if (names.includes(name)) return given.id;
-    if (name === 'first') return 50;
-    if (LIST_ARGS.includes(name)) return given.ids;
-    return undefined;
-  };
-  // A replay names either the dead letters (`ids`) or the whole instance, not both.
-  const pickReplay = (name, given) => {
-    if (LIST_ARGS.includes(name)) return given.ids && given.ids.length ? given.ids : undefined;
-    if (ID_ARGS.instance.includes(name)) return given.ids && given.ids.length ? undefined : given.id;
-    return undefined;
-  };
-  const make = async (map, name, argNames, kind = 'query') => {
-    if (!map.has(name)) return null;
-    return operation(kind, map.get(name), kind === 'mutation' ? pickReplay : pick(argNames));
-  };
-  const [runs, deliveries, deadLetters, replay] = await Promise.all([
-    make(s.query, 'runs', ID_ARGS.instance),
-    make(s.query, 'deliveries', ID_ARGS.run),
-    make(s.query, 'deadLetters', ID_ARGS.instance),
-    make(s.mutation, 'replayDeadLetters', ID_ARGS.instance, 'mutation'),
-  ]);
-  return { runs, deliveries, deadLetters, replay };
+/** Queues a run of scheduled instance `id` now; resolves to the tick it was queued for. */
+export async function runNow(id) {
+  return (await gql('mutation($i: Int!) { runInstanceNow(id: $i) }', { i: id })).runInstanceNow;
 }
 
-const OK = ['succeeded', 'success', 'delivered', 'done', 'ok', 'completed'];
-const BAD = ['failed', 'dead', 'error', 'refused'];
+const OK = ['succeeded', 'delivered'];
+const BAD = ['failed', 'dead', 'rejected'];
 
-/** The error text of a delivery, whatever the server calls it. */
+/** The error text of a delivery, with its HTTP status when there was one. */
 export function deliveryError(d) {
-  const text = d.error || d.lastError;
-  const code = d.responseCode || d.lastStatusCode;
-  if (text && code) return `${text} (HTTP ${code})`;
+  const text = d.error;
+  const code = d.responseCode;
+  if (text && code) return text.includes(String(code)) ? text : `${text} (HTTP ${code})`;
   return text || (code ? `HTTP ${code}` : '');
 }
 
@@ -113,14 +52,14 @@ export function outcome(status) {
   return 'other';
 }
 
-/** Health at a glance from runs (newest first or any order). */
-export function health(runs) {
-  const time = (r) => r.finishedAt || r.startedAt || r.createdAt || '';
-  const sorted = [...runs].sort((a, b) => time(b).localeCompare(time(a)));
+/** Health at a glance from runs (any order). */
+export function health(list) {
+  const time = (r) => r.finishedAt || r.startedAt || '';
+  const sorted = [...list].sort((a, b) => time(b).localeCompare(time(a)));
   const lastOk = sorted.find((r) => outcome(r.status) === 'ok');
   return {
-    total: runs.length,
-    failures: runs.filter((r) => outcome(r.status) === 'bad').length,
+    total: list.length,
+    failures: list.filter((r) => outcome(r.status) === 'bad').length,
     lastSuccess: lastOk ? time(lastOk) : null,
     lastRun: sorted[0] ? time(sorted[0]) : null,
     recent: sorted.slice(0, 30).reverse(),

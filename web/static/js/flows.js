@@ -78,10 +78,27 @@ export async function contractFields(def) {
 }
 
 /** "when someone submits a form (event.form_submitted)" style trigger text. */
+/** Common six-field cron expressions (`sec min hour day month weekday`) in words, or null. */
+export function cronText(cron) {
+  const f = String(cron || '').trim().split(/\s+/);
+  if (f.length !== 6 || f[0] !== '0' || f.slice(3).some((x) => x !== '*')) return null;
+  const [, min, hour] = f;
+  const step = (x) => (/^\*\/(\d+)$/.exec(x) || [])[1];
+  if (step(min) && hour === '*') return `every ${step(min)} minutes`;
+  if (min === '*' && hour === '*') return 'every minute';
+  if (/^\d+$/.test(min) && hour === '*') return `every hour at minute ${min}`;
+  if (/^\d+$/.test(min) && step(hour)) return `every ${step(hour)} hours`;
+  if (/^\d+$/.test(min) && /^\d+$/.test(hour)) return `every day at ${hour.padStart(2, '0')}:${min.padStart(2, '0')} (server time)`;
+  return null;
+}
+
 export function triggerText(trigger) {
   if (!trigger) return 'Started by hand';
   if (trigger.type === 'event') return `Runs for every ${trigger.contract} event (versions ${trigger.versions || 'any'})`;
-  if (trigger.type === 'schedule') return `Runs on a schedule (${trigger.cron})`;
+  if (trigger.type === 'schedule') {
+    const every = cronText(trigger.cron);
+    return every ? `Runs on a schedule: ${every} (cron ${trigger.cron})` : `Runs on a schedule (${trigger.cron})`;
+  }
   if (trigger.type === 'manual') return 'Started by a person';
   return `Trigger: ${trigger.type}`;
 }

@@ -67,6 +67,9 @@ export async function render() {
   const found = match(location.pathname);
   if (found && found.route.redirect) return navigate(found.route.redirect, { replace: true });
   await renderPage(found, new URLSearchParams(location.search), navigations > 1);
+  // A link to a part of a page (`/templates/x#dep-…`) scrolls there once the page is drawn.
+  const target = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+  if (target) target.scrollIntoView();
   return undefined;
 }
 
@@ -89,7 +92,7 @@ export function start() {
     const url = new URL(a.href, location.href);
     if (url.origin !== location.origin) return;
     e.preventDefault();
-    navigate(url.pathname + url.search);
+    navigate(url.pathname + url.search + url.hash);
   });
   window.addEventListener('popstate', () => {
     if (location.pathname + location.search !== shown) render();

@@ -1,10 +1,12 @@
 // Detail page of one connector, template or contract: what it does in plain words, its
-// versions and their lifecycle, a deprecation banner, the signed-in user's access (and who to
-// ask), then the kind's own sections (`detail_parts.js`).
+// versions and their lifecycle, a banner for each version with a deprecation notice (sunset
+// date, replacement, migration notes), the signed-in user's access (and who to ask), then the
+// kind's own sections (`detail_parts.js`).
 
 import { gql } from '../api.js';
 import { h, link, replace, loading, errorBox, lifecycleBadge, table, when } from '../dom.js';
 import { accessPanel } from '../access.js';
+import { NOTICE, noticeBanner, sunsetPassed, dateText, canInstantiate, noticeId } from '../deprecation.js';
 import { connectorSections, contractSections, templateSections } from './detail_parts.js';
 
 const ITEM = 'key name summary description category owner lifecycle latestVersion updatedAt';
@@ -12,14 +14,16 @@ const KINDS = {
   template: {
     noun: 'Workflow template',
     query: `query($k: String!) { item: template(key: $k) { ${ITEM}
-      versions { version lifecycle createdAt createdBy sensitive parameters trigger slots reads steps } } }`,
+      versions { version lifecycle createdAt createdBy sensitive parameters trigger slots reads steps } }
+      notices: deprecationNotices(kind: TEMPLATE, key: $k) { ${NOTICE} } }`,
     actions: ['read', 'instantiate'],
     sections: templateSections,
   },
   connector: {
     noun: 'Connector',
     query: `query($k: String!) { item: connector(key: $k) { ${ITEM}
-      versions { version lifecycle createdAt createdBy direction settingsSchema objects actions dataClasses } } }`,
+      versions { version lifecycle createdAt createdBy direction settingsSchema objects actions dataClasses } }
+      notices: deprecationNotices(kind: CONNECTOR, key: $k) { ${NOTICE} } }`,
     actions: ['read', 'connect'],
     sections: connectorSections,
   },
@@ -27,16 +31,26 @@ const KINDS = {
     noun: 'Data contract',
     query: `query($k: String!) { item: contract(name: $k) { ${ITEM}
       versions { version lifecycle createdAt createdBy compatibility freshnessSlaMinutes enforcement keyFields schema
-        fields { name type required pii description } } } }`,
+        fields { name type required pii description } } }
+      notices: deprecationNotices(kind: CONTRACT, key: $k) { ${NOTICE} } }`,
     actions: ['read', 'publish'],
     sections: contractSections,
   },
 };
 
-/** The deprecation banner: which version to use instead, if a newer published one exists. */
-function deprecationBanner(item, versions) {
-  const current = versions.find((v) => v.version === item.latestVersion);
-  const lc = current ? current.lifecycle : item.lifecycle;
+/**
+ * A banner per version with a deprecation notice (newest version first); when the current
+ * version is deprecated or retired without one, a plain banner saying so.
+ */
+function deprecationBanners(item, versions, notices) {
+  const lifecycleOf = (v) => (versions.find((x) => x.version === v) || {}).lifecycle;
+  const order = (v) => versions.findIndex((x) => x.version === v);
+  const shown = notices
+    .filter((n) => lifecycleOf(n.version) !== 'DRAFT')
+    .sort((a, b) => order(a.version) - order(b.version))
+    .map((n) => noticeBanner(n, { lifecycle: lifecycleOf(n.version) }));
+  if (shown.length) return shown;
+  const lc = lifecycleOf(item.latestVersion) || item.lifecycle;
   if (!['DEPRECATED', 'RETIRED'].includes(lc)) return null;
   const replacement = versions.find((v) => v.lifecycle === 'PUBLISHED');
   return h('div', { class: 'banner deprecated', role: 'note' },
@@ -48,13 +62,35 @@ function deprecationBanner(item, versions) {
     replacement ? null : h('strong', {}, item.owner), replacement ? null : '.');
 }
 
-function versionsTable(versions, current) {
-  return table([
-    { label: 'Version', cell: (v) => [v.version, v.version === current ? h('span', { class: 'muted' }, ' (current)') : null] },
+function versionsTable(kind, item, versions, notices) {
+  const noticeOf = (v) => notices.find((n) => n.version === v.version);
+  const columns = [
+    { label: 'Version', cell: (v) => [v.version, v.version === item.latestVersion ? h('span', { class: 'muted' }, ' (current)') : null] },
     { label: 'Lifecycle', cell: (v) => lifecycleBadge(v.lifecycle) },
+    {
+      label: 'Sunset',
+      cell: (v) => {
+        const n = noticeOf(v);
+        if (!n) return h('span', { class: 'muted' }, '—');
+        return [h('a', { href: `#${noticeId(n)}` }, dateText(n.sunsetAt)), sunsetPassed(n) ? h('span', { class: 'muted' }, ' (passed)') : null];
+      },
+    },
     { label: 'Published by', cell: (v) => v.createdBy },
     { label: 'When', cell: (v) => when(v.createdAt) },
-  ], versions, 'Versions, newest first');
+  ];
+  if (kind === 'template') {
+    columns.push({
+      label: 'New workflow',
+      cell: (v) => {
+        if (canInstantiate(v, notices)) {
+          return link(`/templates/${encodeURIComponent(item.key)}/instantiate?version=${encodeURIComponent(v.version)}`, `Set up with ${v.version}`);
+        }
+        const why = v.lifecycle === 'RETIRED' ? 'retired' : v.lifecycle === 'DRAFT' ? 'draft' : 'sunset passed';
+        return h('span', { class: 'muted' }, `not possible (${why})`);
+      },
+    });
+  }
+  return table(columns, versions, 'Versions, newest first');
 }
 
 export async function render(main, ctx) {
@@ -62,8 +98,11 @@ export async function render(main, ctx) {
   const key = ctx.params.key;
   replace(main, h('h1', {}, key), loading(`Loading the ${spec.noun.toLowerCase()}`));
   let item;
+  let notices = [];
   try {
-    item = (await gql(spec.query, { k: key })).item;
+    const d = await gql(spec.query, { k: key });
+    item = d.item;
+    notices = d.notices || [];
   } catch (e) {
     replace(main, h('h1', {}, key), errorBox(e, `The ${spec.noun.toLowerCase()} could not be loaded`));
     ctx.titled(key, ctx.focus);
@@ -78,11 +117,12 @@ export async function render(main, ctx) {
   const versions = item.versions || [];
   const current = versions.find((v) => v.version === item.latestVersion) || versions[0] || {};
   const object = `catalog:${ctx.kind}:${item.key}`;
+  item.notices = notices;
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link('/catalog', 'Catalog'), ' › ', spec.noun),
     h('h1', {}, item.name, ' ', lifecycleBadge(current.lifecycle || item.lifecycle)),
     h('p', { class: 'lead' }, item.summary),
-    deprecationBanner(item, versions),
+    deprecationBanners(item, versions, notices),
     h('div', { class: 'detail-grid' },
       h('div', { class: 'detail-main' },
         h('section', { 'aria-labelledby': 'what-h' },
@@ -98,6 +138,6 @@ export async function render(main, ctx) {
           h('dt', {}, 'Current version'), h('dd', {}, item.latestVersion),
           h('dt', {}, 'Updated'), h('dd', {}, when(item.updatedAt))),
         accessPanel(object, spec.actions))),
-    h('section', { 'aria-labelledby': 'versions-h' }, h('h2', { id: 'versions-h' }, 'Versions'), versionsTable(versions, item.latestVersion)));
+    h('section', { 'aria-labelledby': 'versions-h' }, h('h2', { id: 'versions-h' }, 'Versions'), versionsTable(ctx.kind, item, versions, notices)));
   ctx.titled(`${item.name} (${spec.noun.toLowerCase()})`, ctx.focus);
 }

@@ -6,6 +6,7 @@ import { gql } from '../api.js';
 import { h, link, replace, loading, errorBox, piiBadge, table, empty } from '../dom.js';
 import { contractFields, expectedFlows, triggerText } from '../flows.js';
 import { diffPicker } from '../diff.js';
+import { canInstantiate, dateText, noticeId, replacementNode } from '../deprecation.js';
 
 function section(id, title, ...children) {
   return h('section', { 'aria-labelledby': id }, h('h2', { id }, title), ...children);
@@ -39,6 +40,26 @@ function flowsList(flows) {
       : h('p', { class: 'muted' }, 'No event fields.'))));
 }
 
+/**
+ * "Use this template" for the current version — or, when it is retired or past its sunset, why
+ * new workflows cannot be created from it (and what to use instead).
+ */
+function useAction(item, def) {
+  const notices = item.notices || [];
+  if (canInstantiate(def, notices)) {
+    return h('p', { class: 'actions' },
+      h('a', { class: 'button primary', href: `/templates/${encodeURIComponent(item.key)}/instantiate`, 'data-link': true }, 'Use this template'));
+  }
+  const notice = notices.find((n) => n.version === def.version);
+  if (def.lifecycle !== 'RETIRED' && notice) {
+    return h('p', { class: 'notice blocked', id: 'use-blocked' },
+      h('strong', {}, `New workflows can no longer be created from version ${def.version}`),
+      ` — its sunset was on ${dateText(notice.sunsetAt)} (`, h('a', { href: `#${noticeId(notice)}` }, 'see the notice'), '). Use instead: ',
+      replacementNode(notice));
+  }
+  return h('p', { class: 'notice blocked', id: 'use-blocked' }, h('strong', {}, `Version ${def.version || ''} is ${String(def.lifecycle || 'not usable').toLowerCase()}`), ': it can no longer be turned on.');
+}
+
 export function templateSections(item, current) {
   const def = current || {};
   const def2 = { steps: def.steps || [], slots: def.slots || {}, reads: def.reads || [], trigger: def.trigger };
@@ -57,10 +78,8 @@ export function templateSections(item, current) {
         { label: 'Meaning', cell: (f) => f.description },
       ], used) : h('p', { class: 'muted' }, 'It reads no contract fields.'));
   }).catch((e) => replace(dataBox, errorBox(e)));
-  const retired = def.lifecycle === 'RETIRED';
   return [
-    h('p', { class: 'actions' }, retired ? h('span', { class: 'muted' }, 'Retired: it can no longer be turned on.')
-      : h('a', { class: 'button primary', href: `/templates/${encodeURIComponent(item.key)}/instantiate`, 'data-link': true }, 'Use this template')),
+    useAction(item, def),
     def.sensitive ? h('p', { class: 'notice' }, 'Sensitive: a new workflow from this template waits until a second person approves it.') : null,
     section('how-h', 'How it runs', h('p', {}, triggerText(def.trigger)), flowDiagram(def2),
       h('ol', { class: 'steps' }, (def.steps || []).map((s) => h('li', {}, h('strong', {}, s.id.replace(/_/g, ' ')), ` (${s.type}): `, s.description || '')))),

@@ -8,9 +8,11 @@ import { h, link, replace, loading, errorBox, piiBadge, statusBadge, announce } 
 import { SchemaForm } from '../schema_form.js';
 import { slotPickers, loadConnectionData } from '../connection_picker.js';
 import { contractFields, expectedFlows, triggerText } from '../flows.js';
+import { NOTICE, canInstantiate, noticeBanner, sunsetPassed } from '../deprecation.js';
 
 const TEMPLATE = `query($k: String!) { template(key: $k) { key name summary latestVersion lifecycle
-  versions { version lifecycle sensitive parameters trigger slots reads steps } } }`;
+  versions { version lifecycle sensitive parameters trigger slots reads steps } }
+  notices: deprecationNotices(kind: TEMPLATE, key: $k) { ${NOTICE} } }`;
 const INSTANTIATE = `mutation($t: String!, $v: String, $n: String!, $p: JSON!, $c: [SlotBinding!]!) {
   instantiateTemplate(template: $t, version: $v, name: $n, params: $p, connections: $c) {
     id name status templateVersion flows approverRoles owner } }`;
@@ -21,8 +23,12 @@ export async function render(main, ctx) {
   replace(main, h('h1', {}, 'Set up a workflow'), loading('Loading the template'));
   let t;
   let conns;
+  let notices;
   try {
-    [t, conns] = await Promise.all([gql(TEMPLATE, { k: key }).then((d) => d.template), loadConnectionData()]);
+    let d;
+    [d, conns] = await Promise.all([gql(TEMPLATE, { k: key }), loadConnectionData()]);
+    t = d.template;
+    notices = d.notices || [];
   } catch (e) {
     replace(main, h('h1', {}, 'Set up a workflow'), errorBox(e, 'The template could not be loaded'));
     ctx.titled('Set up a workflow', ctx.focus);
@@ -33,15 +39,29 @@ export async function render(main, ctx) {
     ctx.titled('Not found', ctx.focus);
     return;
   }
-  const v = t.versions.find((x) => x.version === t.latestVersion) || t.versions[0];
-  const wizard = new Wizard(main, ctx, t, v, conns);
+  const asked = ctx.query.get('version');
+  const v = t.versions.find((x) => x.version === (asked || t.latestVersion)) || (asked ? null : t.versions[0]);
+  const notice = v ? notices.find((n) => n.version === v.version) : null;
+  if (!v || !canInstantiate(v, notices)) {
+    const back = link(`/templates/${encodeURIComponent(t.key)}`, `Back to ${t.name}`);
+    replace(main,
+      h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link('/catalog', 'Catalog'), ' › ', link(`/templates/${encodeURIComponent(t.key)}`, t.name), ' › Set up'),
+      h('h1', {}, `Set up “${t.name}”`),
+      !v ? h('p', { class: 'notice blocked' }, `${t.name} has no version ${asked}. `, back, '.')
+        : h('p', { class: 'notice blocked' }, h('strong', {}, `New workflows can no longer be created from version ${v.version}`),
+          notice && sunsetPassed(notice) ? ': its sunset has passed.' : `: it is ${v.lifecycle.toLowerCase()}.`, ' ', back, '.'),
+      notice ? noticeBanner(notice, { lifecycle: v.lifecycle }) : null);
+    ctx.titled(`Set up ${t.name}`, ctx.focus);
+    return;
+  }
+  const wizard = new Wizard(main, ctx, t, v, conns, notice);
   wizard.draw();
   ctx.titled(`Set up ${t.name}`, ctx.focus);
 }
 
 class Wizard {
-  constructor(main, ctx, template, version, conns) {
-    Object.assign(this, { main, ctx, template, version, step: 0 });
+  constructor(main, ctx, template, version, conns, notice) {
+    Object.assign(this, { main, ctx, template, version, notice, step: 0 });
     this.name = h('input', { id: 'wf-name', name: 'name', type: 'text', autocomplete: 'off', 'aria-required': 'true', 'aria-describedby': 'wf-name-hint wf-name-err', value: '' });
     this.nameErr = h('p', { class: 'field-error', id: 'wf-name-err', hidden: true });
     this.params = new SchemaForm(version.parameters, { prefix: 'params' });
@@ -57,7 +77,9 @@ class Wizard {
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link('/catalog', 'Catalog'), ' › ', link(`/templates/${encodeURIComponent(t.key)}`, t.name), ' › Set up'),
       h('h1', {}, `Set up “${t.name}”`),
       h('p', { class: 'lead' }, t.summary),
-      this.version.lifecycle === 'DEPRECATED' ? h('div', { class: 'banner deprecated', role: 'note' }, `Version ${this.version.version} is deprecated; new workflows should use a newer version when one is published.`) : null,
+      this.version.version !== t.latestVersion ? h('p', { class: 'notice' }, `You are setting up version ${this.version.version}; the current version is ${t.latestVersion}.`) : null,
+      this.notice ? noticeBanner(this.notice, { lifecycle: this.version.lifecycle })
+        : this.version.lifecycle === 'DEPRECATED' ? h('div', { class: 'banner deprecated', role: 'note' }, `Version ${this.version.version} is deprecated; new workflows should use a newer version when one is published.`) : null,
       this.progress, this.status, this.stepHost);
     this.show(0);
   }

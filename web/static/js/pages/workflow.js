@@ -1,11 +1,14 @@
-// One workflow: what it is and what data it may send, its health, a run and delivery timeline,
-// and dead letters with their error text and a replay button. Pause, resume, retire and approve
-// go through the same mutations (and policy) as any client.
+// One workflow: what it is and what data it may send, a deprecation banner when its template
+// version is going away, its health, a run and delivery timeline, and dead letters with their
+// error text and a replay button. Pause, resume, retire, approve and "Run now" (scheduled
+// workflows) go through the same mutations (and policy) as any client.
 
-import { gql, schema } from '../api.js';
+import { gql } from '../api.js';
 import { h, link, replace, loading, errorBox, empty, statusBadge, when, ago, table, piiBadge, json, announce } from '../dom.js';
-import { execution, health, outcome, deliveryError } from '../execution.js';
+import { runs as listRuns, deliveries, deadLetters, replay, runNow, health, outcome, deliveryError } from '../execution.js';
 import { runSparkline, stackedBar } from '../charts.js';
+import { NOTICE, noticeBanner } from '../deprecation.js';
+import { cronText } from '../flows.js';
 
 const INSTANCE = `{ instances { id name template templateVersion owner status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
 const ACTIONS = {
@@ -48,16 +51,22 @@ export async function render(main, ctx) {
     });
     return b;
   });
-  const runNow = h('span');
-  offerRunNow(inst, runNow, status);
   const healthBox = h('div', {}, loading('Loading run history'));
   const timeline = h('div', {});
   const dead = h('div', {});
+  const redraw = () => drawRuns(inst, healthBox, timeline);
+  const runNowHost = h('span', { class: 'run-now' });
+  const deprecation = h('div');
+  templateInfo(inst).then((t) => {
+    offerRunNow(inst, t, runNowHost, status, redraw);
+    if (t.notice) replace(deprecation, noticeBanner(t.notice, { lifecycle: t.lifecycle, intro: `This workflow uses ${inst.template} ${inst.templateVersion}.` }));
+  }).catch(() => {});
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link('/workflows', 'My workflows'), ' › ', inst.name),
     h('h1', {}, inst.name, ' ', statusBadge(inst.status)),
     inst.status === 'pending_approval' ? h('p', { class: 'notice' }, `Waiting for approval by someone with the role ${inst.approverRoles.join(' or ') || '(none named)'}, other than ${inst.owner}.`) : null,
-    h('div', { class: 'buttons' }, actions, runNow), status,
+    deprecation,
+    h('div', { class: 'buttons' }, actions, runNowHost), status,
     h('div', { class: 'detail-grid' },
       h('div', { class: 'detail-main' },
         h('section', { 'aria-labelledby': 'health-h' }, h('h2', { id: 'health-h' }, 'Health'), healthBox),
@@ -77,25 +86,35 @@ export async function render(main, ctx) {
           h('ul', { class: 'field-chips' }, Object.entries(f.fields || {}).map(([n, c]) => h('li', {}, h('code', {}, n), ' ', piiBadge(c))))))),
         h('details', {}, h('summary', {}, 'Settings'), json(inst.params)))));
   ctx.titled(inst.name, ctx.focus);
-  const exec = await execution().catch(() => ({}));
-  drawRuns(exec, inst, healthBox, timeline);
-  drawDeadLetters(exec, inst, dead);
+  redraw();
+  drawDeadLetters(inst, dead);
 }
 
-async function drawRuns(exec, inst, healthBox, timeline) {
-  if (!exec.runs) {
-    replace(healthBox, h('p', { class: 'notice' }, 'Run history is not available on this server yet.'));
-    return;
-  }
+/** The template version's trigger and lifecycle, and its deprecation notice if it has one. */
+async function templateInfo(inst) {
+  const d = await gql(`query($k: String!, $v: String!) { template(key: $k) { version(version: $v) { lifecycle trigger } }
+    deprecationNotices(kind: TEMPLATE, key: $k) { ${NOTICE} } }`, { k: inst.template, v: inst.templateVersion });
+  const v = (d.template && d.template.version) || {};
+  return {
+    lifecycle: v.lifecycle,
+    trigger: v.trigger || {},
+    notice: d.deprecationNotices.find((n) => n.version === inst.templateVersion) || null,
+  };
+}
+
+async function drawRuns(inst, healthBox, timeline) {
   let runs;
+  let deadCount = null;
   try {
-    runs = (await exec.runs({ id: inst.id })) || [];
+    [runs, deadCount] = await Promise.all([
+      listRuns(inst.id),
+      deadLetters(inst.id).then((d) => d.length).catch(() => null),
+    ]);
   } catch (e) {
     replace(healthBox, errorBox(e, 'Runs could not be loaded'));
     return;
   }
   const hl = health(runs);
-  const deadCount = exec.deadLetters ? ((await exec.deadLetters({ id: inst.id }).catch(() => [])) || []).length : null;
   const counts = ['ok', 'bad', 'other'].map((k) => runs.filter((r) => outcome(r.status) === k).length);
   replace(healthBox,
     h('div', { class: 'health' },
@@ -103,36 +122,33 @@ async function drawRuns(exec, inst, healthBox, timeline) {
       h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'Last run'), h('span', { class: 'stat-value' }, hl.lastRun ? ago(hl.lastRun) : 'none yet')),
       h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'Failed runs'), h('span', { class: 'stat-value' }, String(hl.failures))),
       deadCount === null ? null : h('div', { class: `stat${deadCount ? ' bad' : ''}` }, h('span', { class: 'stat-label' }, 'Dead letters'), h('a', { class: 'stat-value', href: '#dead-h' }, String(deadCount))),
-      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, hl.recent.length ? `Last ${hl.recent.length} runs` : 'Runs'), runSparkline(hl.recent, { width: 200, height: 32 }))),
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, hl.recent.length > 1 ? `Last ${hl.recent.length} runs` : 'Runs'), runSparkline(hl.recent, { width: 200, height: 32 }))),
     runs.length ? stackedBar([{ label: 'succeeded', count: counts[0], cls: 'bar-ok' }, { label: 'failed', count: counts[1], cls: 'bar-bad' }, { label: 'other', count: counts[2], cls: 'bar-other' }], { width: 320 }) : null);
   if (!runs.length) {
     replace(timeline, empty('No runs yet. A run starts when the trigger fires (an event arrives, or the schedule ticks).'));
     return;
   }
-  const time = (r) => r.startedAt || r.createdAt || '';
-  const sorted = [...runs].sort((a, b) => time(b).localeCompare(time(a))).slice(0, 50);
-  replace(timeline, h('ol', { class: 'timeline' }, sorted.map((r) => runItem(exec, r))));
+  const sorted = [...runs].sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id - a.id).slice(0, 50);
+  replace(timeline, h('ol', { class: 'timeline', 'aria-label': 'Runs, newest first' }, sorted.map((r) => runItem(r))));
 }
 
-function runItem(exec, run) {
-  const box = h('div', {});
-  const more = exec.deliveries ? h('button', { type: 'button', class: 'small secondary', 'aria-expanded': 'false' }, 'Show deliveries') : null;
-  if (more) {
-    more.addEventListener('click', async () => {
-      const open = more.getAttribute('aria-expanded') === 'true';
-      more.setAttribute('aria-expanded', String(!open));
-      more.textContent = open ? 'Show deliveries' : 'Hide deliveries';
-      if (open) { replace(box); return; }
-      replace(box, loading('Loading deliveries'));
-      try {
-        replace(box, deliveriesTable(await exec.deliveries({ id: run.id }) || []));
-      } catch (e) {
-        replace(box, errorBox(e));
-      }
-    });
-  }
+function runItem(run) {
+  const box = h('div', { id: `run-${run.id}-deliveries` });
+  const more = h('button', { type: 'button', class: 'small secondary', 'aria-expanded': 'false', 'aria-controls': box.id }, 'Show deliveries');
+  more.addEventListener('click', async () => {
+    const open = more.getAttribute('aria-expanded') === 'true';
+    more.setAttribute('aria-expanded', String(!open));
+    more.textContent = open ? 'Show deliveries' : 'Hide deliveries';
+    if (open) { replace(box); return; }
+    replace(box, loading('Loading deliveries'));
+    try {
+      replace(box, deliveriesTable(await deliveries(run.id)));
+    } catch (e) {
+      replace(box, errorBox(e));
+    }
+  });
   return h('li', { class: `run ${outcome(run.status)}` },
-    h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt || run.createdAt),
+    h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt), run.eventId ? h('span', { class: 'muted' }, ` · event ${run.eventId}`) : h('span', { class: 'muted' }, ' · scheduled'),
       run.latencyMs != null ? h('span', { class: 'muted' }, ` · ${run.latencyMs} ms`) : null,
       run.step ? h('span', { class: 'muted' }, ` · last step ${run.step}`) : null, ' ', more),
     run.detail ? h('p', { class: 'run-detail' }, run.detail) : null, box);
@@ -141,25 +157,21 @@ function runItem(exec, run) {
 function deliveriesTable(rows) {
   if (!rows.length) return h('p', { class: 'muted' }, 'This run sent nothing.');
   return table([
-    { label: 'Destination', cell: (d) => `${d.slot || ''} ${d.connector ? `(${d.connector})` : ''}` },
-    { label: 'Status', cell: (d) => statusBadge(d.status) },
-    { label: 'Attempts', cell: (d) => String(d.attempts ?? '—') },
+    { label: 'Destination', cell: (d) => `${d.slot} (${d.connector})` },
+    { label: 'Status', cell: (d) => [statusBadge(d.status), d.status === 'retrying' && d.nextAttemptAt ? h('div', { class: 'hint' }, 'next try ', when(d.nextAttemptAt)) : null] },
+    { label: 'Attempts', cell: (d) => String(d.attempts) + (d.replays ? ` (${d.replays} replay${d.replays === 1 ? '' : 's'})` : '') },
     { label: 'Latency', cell: (d) => (d.latencyMs != null ? `${d.latencyMs} ms` : '—') },
-    { label: 'Response', cell: (d) => (d.responseCode || d.lastStatusCode ? `HTTP ${d.responseCode || d.lastStatusCode}` : '—') },
-    { label: 'Error', cell: (d) => (d.error || d.lastError ? h('span', { class: 'error-text' }, d.error || d.lastError) : '—') },
+    { label: 'Response', cell: (d) => (d.responseCode ? `HTTP ${d.responseCode}` : '—') },
+    { label: 'Error', cell: (d) => (d.error ? h('span', { class: 'error-text' }, d.error) : '—') },
   ], rows);
 }
 
 /** Dead letters of `inst` in `box`; `message` (e.g. a replay's outcome) is shown above them. */
-async function drawDeadLetters(exec, inst, box, message = null) {
-  if (!exec.deadLetters) {
-    replace(box, h('p', { class: 'notice' }, 'Dead letters are not available on this server yet.'));
-    return;
-  }
+async function drawDeadLetters(inst, box, message = null) {
   replace(box, loading('Loading dead letters'));
   let rows;
   try {
-    rows = (await exec.deadLetters({ id: inst.id })) || [];
+    rows = await deadLetters(inst.id);
   } catch (e) {
     replace(box, errorBox(e, 'Dead letters could not be loaded'));
     return;
@@ -170,29 +182,28 @@ async function drawDeadLetters(exec, inst, box, message = null) {
   }
   const picks = new Map(rows.map((d) => [d.id, h('input', { type: 'checkbox', id: `dl-${d.id}`, checked: true })]));
   const result = h('div', { 'aria-live': 'polite' });
-  const replay = h('button', { type: 'button', class: 'primary' }, 'Replay selected');
-  replay.disabled = !exec.replay;
-  replay.addEventListener('click', async () => {
+  const replayButton = h('button', { type: 'button', class: 'primary' }, 'Replay selected');
+  replayButton.addEventListener('click', async () => {
     const ids = rows.filter((d) => picks.get(d.id).checked).map((d) => d.id);
     if (!ids.length) { replace(result, h('p', { class: 'field-error' }, 'Select at least one dead letter.')); return; }
-    replay.disabled = true;
+    replayButton.disabled = true;
     try {
-      const r = await exec.replay({ id: inst.id, ids });
-      drawDeadLetters(exec, inst, box, replaySummary(r));
+      const r = await replay(ids);
+      drawDeadLetters(inst, box, replaySummary(r));
     } catch (e) {
-      replay.disabled = false;
+      replayButton.disabled = false;
       replace(result, errorBox(e, 'Replay was refused'));
     }
   });
   replace(box, message,
     table([
       { label: 'Replay', cell: (d) => [picks.get(d.id), h('label', { for: `dl-${d.id}`, class: 'visually-hidden' }, `Replay delivery ${d.id}`)] },
-      { label: 'Destination', cell: (d) => `${d.slot || ''} ${d.connector ? `(${d.connector})` : ''}` },
-      { label: 'Attempts', cell: (d) => String(d.attempts ?? '—') },
+      { label: 'Destination', cell: (d) => `${d.slot} (${d.connector})` },
+      { label: 'Attempts', cell: (d) => String(d.attempts) + (d.replays ? ` (${d.replays} replay${d.replays === 1 ? '' : 's'})` : '') },
       { label: 'Error', cell: (d) => h('span', { class: 'error-text' }, deliveryError(d) || 'unknown') },
-      { label: 'Last try', cell: (d) => when(d.updatedAt || d.createdAt) },
+      { label: 'Last try', cell: (d) => when(d.updatedAt) },
     ], rows, `${rows.length} dead letter${rows.length === 1 ? '' : 's'}`),
-    h('div', { class: 'buttons' }, replay, exec.replay ? null : h('span', { class: 'muted' }, ' Replay is not available on this server yet.')),
+    h('div', { class: 'buttons' }, replayButton),
     result);
 }
 
@@ -206,27 +217,41 @@ function replaySummary(r) {
     refused.length ? h('ul', {}, refused.map((x) => h('li', {}, `Delivery ${x.delivery} not replayed: ${x.reason || 'no reason given'}`))) : null);
 }
 
-/** A "Run now" button for active scheduled workflows, when the server offers `runInstanceNow`. */
-async function offerRunNow(inst, host, status) {
-  if (inst.status !== 'active') return;
-  try {
-    const [s, t] = await Promise.all([schema(), gql('query($k: String!) { template(key: $k) { versions { version trigger } } }', { k: inst.template })]);
-    const v = t.template && t.template.versions.find((x) => x.version === inst.templateVersion);
-    if (!s.mutation.has('runInstanceNow') || !v || !v.trigger || v.trigger.type !== 'schedule') return;
-  } catch (e) {
+/**
+ * A "Run now" button for active workflows that run on a schedule (audience sync, reporting
+ * export): queues a run, then redraws the timeline until the new run shows up.
+ */
+function offerRunNow(inst, t, host, status, redraw) {
+  if (t.trigger.type !== 'schedule') return;
+  const every = cronText(t.trigger.cron);
+  const sched = every ? ` ${every}` : t.trigger.cron ? ` (${t.trigger.cron})` : '';
+  if (inst.status !== 'active') {
+    replace(host, h('span', { class: 'muted' }, `Runs on a schedule${sched}; it can be run now once it is active.`));
     return;
   }
-  const b = h('button', { type: 'button' }, 'Run now');
+  const b = h('button', { type: 'button', id: 'run-now', 'aria-describedby': 'run-now-hint' }, 'Run now');
   b.addEventListener('click', async () => {
     b.disabled = true;
+    replace(status, loading('Queuing a run'));
     try {
-      const d = await gql('mutation($id: Int!) { runInstanceNow(id: $id) }', { id: inst.id });
-      replace(status, h('p', { class: 'notice ok', role: 'status' }, `Queued a run for ${d.runInstanceNow}. Reload to see it in the timeline.`));
+      const before = (await listRuns(inst.id, 100)).length;
+      const tick = await runNow(inst.id);
+      replace(status, h('p', { class: 'notice ok', role: 'status' }, `Run queued (${new Date(tick).toLocaleString()}). It shows in the timeline below when it starts.`));
+      announce('Run queued.');
+      // Poll for up to 30 s: redraw when the run appears, stop once it has finished.
+      for (let i = 0; i < 30; i += 1) {
+        await new Promise((r) => { setTimeout(r, 1000); });
+        const now = await listRuns(inst.id, 100).catch(() => []);
+        if (now.length > before) {
+          await redraw();
+          if (now.every((r) => r.status !== 'running')) break;
+        }
+      }
     } catch (e) {
       replace(status, errorBox(e, 'The run was not started'));
     } finally {
       b.disabled = false;
     }
   });
-  replace(host, b);
+  replace(host, b, h('span', { class: 'hint', id: 'run-now-hint' }, `Runs on a schedule${sched}; run it now instead of waiting.`));
 }
