@@ -6,6 +6,8 @@
 //! WORKERS = 0 (default): workers embedded in the API process, as `switchyard serve` runs them.
 //! WORKERS = N: N `switchyard worker` processes (target/release/switchyard, or $SWITCHYARD_BIN)
 //! on the same database — the PostgreSQL scale-out shape. EVENTS defaults to 4,000.
+//! A fourth argument `memory` instead queues EVENTS events first, then starts one worker
+//! process and reports its resident memory over 30 s while it works through the backlog.
 
 use api::config::{CommonArgs, Config};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -133,9 +135,25 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?.to_string();
     let router = app.router;
     tokio::spawn(async move { axum::serve(listener, router).await });
+    let memory = args.get(3).is_some_and(|a| a == "memory");
     let mut children = Vec::new();
+    let bin =
+        std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| "target/release/switchyard".into());
+    let spawn_worker = || {
+        std::process::Command::new(&bin)
+            .arg("--config")
+            .arg(&config_file)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--database-url", &url, "worker"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    };
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    if workers == 0 {
+    if memory {
+        // Workers start after the backlog is in place (below).
+    } else if workers == 0 {
         let (engine, queue) =
             api::execution::prepare(&config, Arc::clone(&app.state.secrets)).await?;
         tokio::spawn(api::execution::run(
@@ -146,20 +164,8 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_secs(2),
         ));
     } else {
-        let bin =
-            std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| "target/release/switchyard".into());
         for _ in 0..workers {
-            children.push(
-                std::process::Command::new(&bin)
-                    .arg("--config")
-                    .arg(&config_file)
-                    .arg("--data-dir")
-                    .arg(dir.path())
-                    .args(["--database-url", &url, "worker"])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()?,
-            );
+            children.push(spawn_worker()?);
         }
     }
     let count = Arc::new(AtomicUsize::new(0));
@@ -206,6 +212,39 @@ async fn main() -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
+
+    if memory {
+        // Memory of one worker process holding a backlog of EVENTS queued jobs.
+        for chunk in (0..events).collect::<Vec<_>>().chunks(1000) {
+            let batch: Vec<Value> = chunk.iter().map(|i| event(*i, "mem")).collect();
+            send(&client, &addr, &key, &batch).await?;
+        }
+        let mut child = spawn_worker()?;
+        let pid = child.id();
+        let mut peak = 0u64;
+        let mut last = 0u64;
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            last = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+                .unwrap_or(0);
+            peak = peak.max(last);
+        }
+        let delivered = count.load(Ordering::Relaxed);
+        println!(
+            "memory: one worker with {events} jobs queued: RSS peak {:.1} MB, after 30 s {:.1} MB ({delivered} delivered meanwhile, {} still queued)",
+            peak as f64 / 1024.0,
+            last as f64 / 1024.0,
+            events.saturating_sub(delivered)
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ok(());
+    }
 
     // 1. Maximum throughput: everything at once in batches of 100, 4 requests in flight.
     let started = Instant::now();

@@ -9,7 +9,7 @@ use super::queue::Queue;
 use entity::outbox as row;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    TransactionTrait, sea_query::Expr,
 };
 use std::time::Duration;
 use worker::jobs::Job;
@@ -19,18 +19,40 @@ const BATCH: u64 = 500;
 const KEEP_DISPATCHED: chrono::Duration = chrono::Duration::hours(1);
 
 /// Pushes every row due for dispatch; returns how many.
+///
+/// On PostgreSQL the rows are claimed with `FOR UPDATE SKIP LOCKED` for the length of the
+/// batch, so the dispatchers of several worker processes split the work instead of all
+/// pushing the same rows.
 pub async fn once(db: &DatabaseConnection, queue: &Queue) -> anyhow::Result<usize> {
-    let rows = row::Entity::find()
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let tx = if postgres {
+        Some(db.begin().await?)
+    } else {
+        None
+    };
+    let mut select = row::Entity::find()
         .filter(row::Column::DispatchedAt.is_null())
         .order_by_asc(row::Column::Id)
-        .limit(BATCH)
-        .all(db)
-        .await?;
+        .limit(BATCH);
+    if postgres {
+        select = select.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    let rows = match &tx {
+        Some(tx) => select.all(tx).await?,
+        None => select.all(db).await?,
+    };
     if rows.is_empty() {
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         return Ok(0);
     }
     let now = chrono::Utc::now();
     let mut ids = Vec::with_capacity(rows.len());
+    let mut jobs = Vec::with_capacity(rows.len());
     for r in &rows {
         match serde_json::from_str::<Job>(&r.job) {
             Ok(job) => {
@@ -38,7 +60,7 @@ pub async fn once(db: &DatabaseConnection, queue: &Queue) -> anyhow::Result<usiz
                     .ok()
                     .and_then(|at| (at.with_timezone(&chrono::Utc) - now).to_std().ok())
                     .unwrap_or(Duration::ZERO);
-                queue.push(job, delay).await?;
+                jobs.push((job, delay));
             }
             Err(e) => {
                 tracing::error!(outbox_id = r.id, error = %e, "unreadable outbox job skipped")
@@ -46,14 +68,22 @@ pub async fn once(db: &DatabaseConnection, queue: &Queue) -> anyhow::Result<usiz
         }
         ids.push(r.id);
     }
-    row::Entity::update_many()
+    queue.push_many(jobs).await?;
+    let mark = row::Entity::update_many()
         .col_expr(
             row::Column::DispatchedAt,
             Expr::value(crate::audit::now_string()),
         )
-        .filter(row::Column::Id.is_in(ids))
-        .exec(db)
-        .await?;
+        .filter(row::Column::Id.is_in(ids));
+    match tx {
+        Some(tx) => {
+            mark.exec(&tx).await?;
+            tx.commit().await?;
+        }
+        None => {
+            mark.exec(db).await?;
+        }
+    }
     Ok(rows.len())
 }
 

@@ -21,6 +21,15 @@ use worker::jobs::Job;
 
 const QUEUE: &str = "switchyard";
 
+fn task(job: Job, delay: Duration) -> apalis::prelude::Task<Job> {
+    let key = job.idempotency_key();
+    TaskBuilder::new(job)
+        .run_after(delay)
+        .max_attempts(5)
+        .idempotency_key(key)
+        .build()
+}
+
 /// Where jobs wait.
 #[derive(Clone)]
 pub enum Queue {
@@ -65,15 +74,29 @@ impl Queue {
         }
     }
 
+    /// Queues `jobs` in one statement where the storage allows it (PostgreSQL inserts a batch
+    /// with one `INSERT … SELECT unnest(…)`). apalis-postgres has no `ON CONFLICT`, so a batch
+    /// holding a job that is already queued fails as a whole: then each is pushed on its own.
+    pub async fn push_many(&self, jobs: Vec<(Job, Duration)>) -> anyhow::Result<()> {
+        if jobs.len() > 1
+            && let Self::Postgres(s) = self
+        {
+            let tasks: Vec<_> = jobs.iter().cloned().map(|(j, d)| task(j, d)).collect();
+            let mut stream = futures::stream::iter(tasks);
+            if s.clone().push_all(&mut stream).await.is_ok() {
+                return Ok(());
+            }
+        }
+        for (job, delay) in jobs {
+            self.push(job, delay).await?;
+        }
+        Ok(())
+    }
+
     /// Queues `job` to run after `delay`; a job with the same idempotency key that is already
     /// queued is left alone.
     pub async fn push(&self, job: Job, delay: Duration) -> anyhow::Result<()> {
-        let key = job.idempotency_key();
-        let task = TaskBuilder::new(job)
-            .run_after(delay)
-            .max_attempts(5)
-            .idempotency_key(key)
-            .build();
+        let task = task(job, delay);
         let result = match self {
             Self::Sqlite(s) => s.clone().push_task(task).await.map_err(|e| e.to_string()),
             Self::Postgres(s) => s.clone().push_task(task).await.map_err(|e| e.to_string()),
