@@ -247,15 +247,14 @@ pub async fn run(
     let monitor = match queue {
         queue::Queue::Sqlite(storage) => monitor.register(move |i| {
             WorkerBuilder::new(worker_name(i))
-                .backend(storage.clone().poll_with_interval(poll))
+                .backend(storage.clone().poll_with_strategy(queue::Every::new(poll)))
                 .data(Arc::clone(&engine))
                 .concurrency(concurrency)
                 .build(handle_job)
         }),
-        // PostgreSQL: apalis's LISTEN/NOTIFY pub-sub wakes workers when a job is inserted.
         queue::Queue::Postgres(storage) => monitor.register(move |i| {
             WorkerBuilder::new(worker_name(i))
-                .backend(storage.clone().with_pubsub())
+                .backend(storage.clone().poll_with_strategy(queue::Every::new(poll)))
                 .data(Arc::clone(&engine))
                 .concurrency(concurrency)
                 .build(handle_job)

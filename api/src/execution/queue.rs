@@ -16,10 +16,52 @@ use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use sea_orm::DatabaseConnection;
+use std::future::Future as _;
 use std::time::Duration;
 use worker::jobs::Job;
 
 const QUEUE: &str = "switchyard";
+
+/// Wakes an idle worker every `period` to ask the queue for work.
+///
+/// apalis 1.0's `IntervalStrategy` re-arms its timer without registering the new timer with the
+/// task's waker; when the fetch made on that wake-up comes back empty the worker parks with no
+/// timer armed and sleeps until its next heartbeat (we measured jobs waiting 4–5 s at a 5 s
+/// heartbeat). This strategy registers every timer it arms.
+pub struct Every {
+    period: Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Every {
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period,
+            timer: None,
+        }
+    }
+}
+
+impl PollStrategy for Every {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _snapshot: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let period = self.period;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(period)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        let mut next = Box::pin(tokio::time::sleep(period));
+        // Polling it once registers the waker, so the next tick wakes the worker.
+        let _ = next.as_mut().poll(cx);
+        self.timer = Some(next);
+        std::task::Poll::Ready(Some(()))
+    }
+}
 
 fn task(job: Job, delay: Duration) -> apalis::prelude::Task<Job> {
     let key = job.idempotency_key();
