@@ -870,3 +870,119 @@ async fn a_dead_letter_is_not_replayed_once_policy_forbids_its_data_there() {
         "still a dead letter: {still}"
     );
 }
+
+#[tokio::test]
+async fn an_approve_step_holds_the_run_until_someone_else_approves_it() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![]).await;
+    let input = json!({
+        "key": "gated-forwarding", "name": "Gated forwarding", "category": "approvals",
+        "owner": "platform-integrations", "version": "1.0.0",
+        "summary": "Forward a submission once a person approved it.",
+        "description": "Each submission waits for an approver before it is sent on.",
+        "definition": {
+            "parameters": {"type": "object", "properties": {}},
+            "trigger": {"type": "event", "contract": "event.form_submitted", "versions": "^1"},
+            "slots": {"hook": {"category": "generic"}},
+            "reads": [{"contract": "event.form_submitted", "versions": "^1", "fields": ["email", "form_id"]}],
+            "steps": [
+                {"id": "sign_off", "type": "approve", "config": {"reason": "Partner data needs sign-off"}},
+                {"id": "forward", "type": "deliver", "reads": ["email", "form_id"],
+                 "config": {"slot": "hook", "object": "event.form_submitted", "action": "send"}}]
+        }
+    });
+    let token = app.token(PAT.0, &[PAT.1]);
+    let published = app
+        .gql(
+            &token,
+            "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
+            json!({ "i": input }),
+        )
+        .await;
+    assert!(published["errors"].is_null(), "{published}");
+    let hook = connection_id(
+        &app,
+        PAT,
+        "webhook",
+        json!({ "url": rx.url("/gate"), "secret": SECRET }),
+    )
+    .await;
+    let made = app
+        .gql(
+            &token,
+            INSTANTIATE,
+            json!({ "t": "gated-forwarding", "n": "gate", "p": {},
+            "c": [{ "slot": "hook", "connection": hook }] }),
+        )
+        .await;
+    let instance = made["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{made}"));
+    send(
+        &app,
+        json!([
+            event("gate-1", "one@example.com"),
+            event("gate-2", "two@example.com")
+        ]),
+    )
+    .await;
+    let parked = eventually(WAIT, || async {
+        runs(&app, instance)
+            .await
+            .iter()
+            .filter(|r| r["status"] == "waiting_approval")
+            .count()
+            == 2
+    })
+    .await;
+    assert!(parked, "{}", dump(&app, instance).await);
+    assert_eq!(rx.count(), 0, "nothing leaves before approval");
+    let all = runs(&app, instance).await;
+    let id_of = |e: &str| {
+        all.iter()
+            .find(|r| r["eventId"] == e)
+            .and_then(|r| r["id"].as_i64())
+            .expect("run")
+    };
+    let approve = "mutation($r: Int!) { approveRun(id: $r) { status detail } }";
+    let reject = "mutation($r: Int!) { rejectRun(id: $r) { status detail } }";
+
+    let own = app
+        .gql(&token, approve, json!({ "r": id_of("gate-1") }))
+        .await;
+    assert_eq!(error_code(&own), Some("FORBIDDEN"), "four eyes: {own}");
+    let marketer = app
+        .gql(
+            &app.token("mia", &["marketer"]),
+            approve,
+            json!({ "r": id_of("gate-1") }),
+        )
+        .await;
+    assert_eq!(error_code(&marketer), Some("FORBIDDEN"), "{marketer}");
+
+    let olga = app.token("olga", &["approver"]);
+    let ok = app
+        .gql(&olga, approve, json!({ "r": id_of("gate-1") }))
+        .await;
+    assert_eq!(
+        ok["data"]["approveRun"]["detail"], "approved by olga",
+        "{ok}"
+    );
+    let no = app
+        .gql(&olga, reject, json!({ "r": id_of("gate-2") }))
+        .await;
+    assert_eq!(no["data"]["rejectRun"]["status"], "rejected", "{no}");
+    assert!(
+        eventually(WAIT, || async { rx.count() >= 1 }).await,
+        "{}",
+        dump(&app, instance).await
+    );
+    let d = delivery_in(&app, instance, "delivered").await;
+    assert_eq!(d["record"]["email"], "one@example.com");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rx.count(), 1, "the rejected run sent nothing");
+    let again = app
+        .gql(&olga, approve, json!({ "r": id_of("gate-2") }))
+        .await;
+    assert_eq!(error_code(&again), Some("CONFLICT"), "{again}");
+}

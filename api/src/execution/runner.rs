@@ -68,7 +68,8 @@ pub async fn run_event(
         return Ok(());
     };
     let run = run_row(db, inst.id, Some(event_id), event_id).await?;
-    if is_final(&run.status) || (run.status == "waiting" && from_step.is_none()) {
+    let parked = matches!(run.status.as_str(), "waiting" | "waiting_approval");
+    if is_final(&run.status) || (parked && from_step.is_none()) {
         // Done before (this job is a repeat): only make sure first attempts happened.
         return deliver::attempt_new(engine, run.id).await;
     }
@@ -143,11 +144,15 @@ pub async fn execute(
             },
             "delay" if from_step.is_some_and(|f| index < f) => Flow::Continue,
             "delay" => steps::delay(step, &st),
+            "approve" if from_step.is_some_and(|f| index < f) => Flow::Continue,
             "approve" => Flow::Stop {
-                status: "waiting",
+                status: "waiting_approval",
                 reason: format!(
-                    "step {} needs a person's approval; per-run approval is not available yet",
-                    step.id
+                    "waiting for approval ({}): approve or reject this run",
+                    step.config
+                        .get("reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or(&step.description)
                 ),
             },
             "deliver" | "notify" => {
@@ -235,7 +240,8 @@ async fn finish(
     active.status = Set(status.to_string());
     active.step = Set(step);
     active.detail = Set(detail);
-    active.finished_at = Set((status != "waiting").then(now_string));
+    let parked = matches!(status, "waiting" | "waiting_approval");
+    active.finished_at = Set((!parked).then(now_string));
     active.latency_ms = Set(latency);
     active.update(&tx).await?;
     tx.commit().await?;

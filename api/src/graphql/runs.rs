@@ -217,6 +217,17 @@ impl RunMutation {
             .collect())
     }
 
+    /// Lets a run waiting at an `approve` step continue. Needs `approve` on the template and a
+    /// different person than the instance's owner (four eyes).
+    async fn approve_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
+        decide_run(ctx, id, true).await
+    }
+
+    /// Ends a run waiting at an `approve` step without delivering anything.
+    async fn reject_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
+        decide_run(ctx, id, false).await
+    }
+
     /// Runs a scheduled instance (audience sync, reporting export) now instead of waiting for
     /// its schedule. Returns the tick it was queued for.
     async fn run_instance_now(&self, ctx: &Context<'_>, id: i64) -> Result<String> {
@@ -271,4 +282,99 @@ impl RunMutation {
         outbox::committed();
         Ok(tick)
     }
+}
+
+/// Approves (continues) or rejects a run parked at an `approve` step.
+async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let st = state(ctx)?;
+    let act = actor(ctx)?;
+    let verb = if approve { "run.approve" } else { "run.reject" };
+    let target = format!("run:{id}");
+    let row = run::Entity::find_by_id(id)
+        .one(&st.db)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("id: no run {id}")))?;
+    let inst = match instance_for(ctx, row.instance_id, "approve").await {
+        Ok(i) => i,
+        Err(e) => {
+            audit::record_denied(&st.db, act, verb, &target)
+                .await
+                .map_err(ApiError::from)?;
+            return Err(e);
+        }
+    };
+    if inst.owner == act.sub {
+        return Err(ApiError::Forbidden(
+            "four eyes: the owner of the workflow cannot approve its runs".into(),
+        )
+        .into());
+    }
+    if row.status != "waiting_approval" {
+        return Err(ApiError::Conflict(format!(
+            "status: run {id} is {}, not waiting for approval",
+            row.status
+        ))
+        .into());
+    }
+    let engine_plan = crate::catalog::find(&st.db, Kind::Template, &inst.template)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("template {}", inst.template)))?;
+    let version = crate::catalog::versions(&st.db, engine_plan.id)
+        .await?
+        .into_iter()
+        .find(|v| v.version == inst.template_version)
+        .ok_or_else(|| ApiError::NotFound(format!("template version {}", inst.template_version)))?;
+    let def: crate::catalog::definitions::TemplateDef =
+        crate::catalog::definitions::typed(&version.definition)?;
+    let index = def
+        .steps
+        .iter()
+        .position(|s| Some(&s.id) == row.step.as_ref())
+        .ok_or_else(|| ApiError::internal("the run's approve step is gone"))?;
+    let tx = crate::db::begin_write(&st.db)
+        .await
+        .map_err(ApiError::from)?;
+    let mut staged = false;
+    if approve && let Some(event_id) = row.event_id.clone() {
+        let job = Job::V1(JobV1::Run {
+            instance_id: inst.id,
+            event_id,
+            from_step: Some(u32::try_from(index + 1).unwrap_or(u32::MAX)),
+        });
+        outbox::stage(&tx, vec![outbox::row(&job, chrono::Utc::now())])
+            .await
+            .map_err(ApiError::from)?;
+        staged = true;
+    }
+    let before = row.status.clone();
+    let mut active: run::ActiveModel = row.into();
+    active.status = Set(if approve { "running" } else { "rejected" }.into());
+    active.detail = Set(Some(format!(
+        "{} by {}",
+        if approve { "approved" } else { "rejected" },
+        act.sub
+    )));
+    if !approve {
+        active.finished_at = Set(Some(audit::now_string()));
+    }
+    let updated = active.update(&tx).await.map_err(ApiError::from)?;
+    audit::record(
+        &tx,
+        act,
+        Change {
+            action: verb.into(),
+            target,
+            before: Some(json!({ "status": before })),
+            after: Some(json!({ "status": updated.status })),
+        },
+    )
+    .await
+    .map_err(ApiError::from)?;
+    tx.commit().await.map_err(ApiError::from)?;
+    if staged {
+        outbox::committed();
+    }
+    Ok(to_run(updated))
 }
