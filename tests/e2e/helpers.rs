@@ -66,6 +66,8 @@ pub struct Setup {
     pub auth: Option<api::config::AuthConfig>,
     /// Run the workers in-process, as `serve` does, with [`test_execution`] settings.
     pub workers: bool,
+    /// Execution settings instead of [`test_execution`].
+    pub execution: Option<api::config::ExecutionConfig>,
 }
 
 /// Execution settings for tests: loopback destinations allowed, a compressed retry schedule
@@ -99,7 +101,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     if let Some(auth) = setup.auth {
         config.auth = auth;
     }
-    config.execution = test_execution();
+    config.execution = setup.execution.unwrap_or_else(test_execution);
     let app = api::server::build(config.clone()).await.expect("build app");
     let stop_workers = if setup.workers {
         let (engine, queue) =

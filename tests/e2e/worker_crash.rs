@@ -195,3 +195,31 @@ async fn two_worker_processes_share_the_queue_and_deliver_each_event_once() {
     assert_eq!(rx.count(), 60, "no event was processed by both workers");
     assert_eq!(rx.distinct("webhook-id").len(), 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_stuck_in_a_live_worker_is_failed_by_the_job_timeout_and_retried() {
+    // The worker stays alive (its heartbeat goes on), so apalis alone would never take the job
+    // back; the per-job timeout (2 s here) fails it and apalis runs it again.
+    let app = spawn_with(Setup {
+        workers: true,
+        execution: Some(api::config::ExecutionConfig {
+            job_timeout_seconds: 2,
+            ..test_execution()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(8))]).await;
+    forwarding_to(&app, &rx.url("/stuck"), 15).await;
+    event_to(&app, "stuck-1", "stuck@example.com").await;
+    assert!(
+        eventually(Duration::from_secs(30), || async { rx.count() >= 2 }).await,
+        "the stuck job was timed out and run again: {} requests",
+        rx.count()
+    );
+    assert_eq!(
+        rx.distinct("webhook-id").len(),
+        1,
+        "the retry reuses the delivery key"
+    );
+}
