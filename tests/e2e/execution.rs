@@ -814,6 +814,18 @@ async fn reporting_export_upserts_warehouse_rows_and_appends_the_export_file() {
         eventually(WAIT, || async { lines() == 3 }).await,
         "one more line in the export file"
     );
+    let settled = eventually(WAIT, || async {
+        runs(&app, id)
+            .await
+            .iter()
+            .any(|r| r["eventId"] == "opp-ev-1-1200" && r["status"] != "running")
+    })
+    .await;
+    assert!(
+        settled,
+        "the resend's run finished: {}",
+        dump(&app, id).await
+    );
     let resend = runs(&app, id)
         .await
         .into_iter()
