@@ -33,6 +33,12 @@ export async function runNow(id) {
   return (await gql('mutation($i: Int!) { runInstanceNow(id: $i) }', { i: id })).runInstanceNow;
 }
 
+/** Approves (`approve` true) or rejects a run waiting at an approve step; resolves to the run. */
+export async function decideRun(id, approve) {
+  const field = approve ? 'approveRun' : 'rejectRun';
+  return (await gql(`mutation($r: Int!) { ${field}(id: $r) { ${RUN} } }`, { r: id }))[field];
+}
+
 const OK = ['succeeded', 'delivered'];
 const BAD = ['failed', 'dead', 'rejected'];
 

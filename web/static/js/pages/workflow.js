@@ -5,7 +5,7 @@
 
 import { gql } from '../api.js';
 import { h, link, replace, loading, errorBox, empty, statusBadge, when, ago, table, piiBadge, json, announce } from '../dom.js';
-import { runs as listRuns, deliveries, deadLetters, replay, runNow, health, outcome, deliveryError } from '../execution.js';
+import { runs as listRuns, deliveries, deadLetters, replay, runNow, decideRun, health, outcome, deliveryError } from '../execution.js';
 import { runSparkline, stackedBar } from '../charts.js';
 import { NOTICE, noticeBanner } from '../deprecation.js';
 import { cronText } from '../flows.js';
@@ -151,7 +151,30 @@ function runItem(run) {
     h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt), run.eventId ? h('span', { class: 'muted' }, ` · event ${run.eventId}`) : h('span', { class: 'muted' }, ' · scheduled'),
       run.latencyMs != null ? h('span', { class: 'muted' }, ` · ${run.latencyMs} ms`) : null,
       run.step ? h('span', { class: 'muted' }, ` · last step ${run.step}`) : null, ' ', more),
-    run.detail ? h('p', { class: 'run-detail' }, run.detail) : null, box);
+    run.detail ? h('p', { class: 'run-detail' }, run.detail) : null,
+    run.status === 'waiting_approval' ? approvalButtons(run) : null, box);
+}
+
+/** Approve / Reject for a run held at an approve step (four eyes: not the workflow's owner). */
+function approvalButtons(run) {
+  const result = h('p', { 'aria-live': 'polite' });
+  const decide = (approve) => async () => {
+    yes.disabled = true;
+    no.disabled = true;
+    try {
+      const r = await decideRun(run.id, approve);
+      replace(result, r.detail || r.status);
+    } catch (e) {
+      yes.disabled = false;
+      no.disabled = false;
+      replace(result, errorBox(e, approve ? 'Approval was refused' : 'Rejection was refused'));
+    }
+  };
+  const yes = h('button', { type: 'button', class: 'small primary' }, 'Approve run');
+  const no = h('button', { type: 'button', class: 'small secondary' }, 'Reject run');
+  yes.addEventListener('click', decide(true));
+  no.addEventListener('click', decide(false));
+  return h('div', { class: 'run-approval' }, yes, ' ', no, result);
 }
 
 function deliveriesTable(rows) {
