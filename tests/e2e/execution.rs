@@ -224,6 +224,26 @@ async fn an_accepted_event_is_delivered_signed_with_its_idempotency_key() {
         "one effect per business key: {:?}",
         rx.distinct("webhook-id")
     );
+
+    // Each ingest request that stored events left one audit entry, naming the source.
+    let audit = app
+        .gql(
+            &app.token("carol", &["compliance"]),
+            "query($f: AuditFilter) { auditLog(filter: $f, first: 10) { edges { node { actor after } } } }",
+            json!({ "f": { "action": "events.ingest" } }),
+        )
+        .await;
+    let edges = audit["data"]["auditLog"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        edges.len(),
+        2,
+        "the second request stored ev-2 only: {audit}"
+    );
+    assert_eq!(edges[0]["node"]["actor"], "write-key:website", "{audit}");
+    assert_eq!(edges[0]["node"]["after"]["runs_staged"], 1, "{audit}");
 }
 
 #[tokio::test]

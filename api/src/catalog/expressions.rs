@@ -122,6 +122,24 @@ pub fn check_step(at: &str, step_when: Option<&str>, config: &Value) -> ApiResul
     Ok(())
 }
 
+/// Event fields an expression reads (`event.x`, `event.x.y` → `x`).
+pub fn event_refs(expr: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in expr.match_indices("event.") {
+        if i > 0 && expr[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = expr[i + 6..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            out.insert(name);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::check;

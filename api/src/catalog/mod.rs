@@ -110,6 +110,39 @@ pub async fn find(
         .await?)
 }
 
+/// Version `version` of item `key`, when both exist.
+pub async fn version(
+    db: &impl ConnectionTrait,
+    kind: Kind,
+    key: &str,
+    version: &str,
+) -> ApiResult<Option<catalog_version::Model>> {
+    let Some(item) = find(db, kind, key).await? else {
+        return Ok(None);
+    };
+    Ok(catalog_version::Entity::find()
+        .filter(catalog_version::Column::ItemId.eq(item.id))
+        .filter(catalog_version::Column::Version.eq(version))
+        .one(db)
+        .await?)
+}
+
+/// The current (latest published) version of item `key`, when it exists.
+pub async fn current(
+    db: &impl ConnectionTrait,
+    kind: Kind,
+    key: &str,
+) -> ApiResult<Option<catalog_version::Model>> {
+    let Some(item) = find(db, kind, key).await? else {
+        return Ok(None);
+    };
+    Ok(catalog_version::Entity::find()
+        .filter(catalog_version::Column::ItemId.eq(item.id))
+        .filter(catalog_version::Column::Version.eq(item.latest_version.as_str()))
+        .one(db)
+        .await?)
+}
+
 /// All versions of an item, newest first.
 pub async fn versions(
     db: &impl ConnectionTrait,

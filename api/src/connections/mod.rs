@@ -99,36 +99,6 @@ fn object(connector: &str, name: &str) -> (String, String) {
     )
 }
 
-/// Plain `http://` addresses are refused, except to internal addresses the operator's
-/// outbound allow-list admits (a receiver on the same host or network); everything else must
-/// use `https://`, so secrets and personal data never cross a network in clear text.
-fn plain_http_only_inside(settings: &Value, net: &worker::net::NetPolicy) -> ApiResult<()> {
-    let Some(obj) = settings.as_object() else {
-        return Ok(());
-    };
-    for (field, value) in obj {
-        let Some(url) = value.as_str().and_then(|s| reqwest::Url::parse(s).ok()) else {
-            continue;
-        };
-        if url.scheme() != "http" {
-            continue;
-        }
-        let ip = url
-            .host_str()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-            .and_then(|h| h.parse::<std::net::IpAddr>().ok());
-        let inside =
-            ip.is_some_and(|ip| worker::net::classify(ip).is_some() && net.check_ip(ip).is_ok());
-        if !inside {
-            return Err(ApiError::bad_input(
-                format!("settings.{field}"),
-                "must use https:// (plain http:// only to internal addresses the operator allows)",
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Creates a connection. Requires `connect` on the connector.
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
@@ -159,7 +129,6 @@ pub async fn create(
     // Reachability and shape at the destination: the table exists, the address is allowed.
     // Connectors without a built-in implementation (published by a platform team for later)
     // are not checked here; their deliveries fail until one exists.
-    plain_http_only_inside(settings, net)?;
     if let Err(e) = worker::connectors::check(connector, settings, net).await
         && e.field != "connector"
     {

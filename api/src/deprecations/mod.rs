@@ -36,15 +36,18 @@ pub async fn affected(
     key: &str,
     version: &str,
 ) -> ApiResult<Vec<instance::Model>> {
-    let live = instance::Entity::find()
-        .filter(instance::Column::Status.ne("retired"))
-        .all(db)
-        .await?;
+    let live = instance::Entity::find().filter(instance::Column::Status.ne("retired"));
+    if kind == Kind::Template {
+        return Ok(live
+            .filter(instance::Column::Template.eq(key))
+            .filter(instance::Column::TemplateVersion.eq(version))
+            .all(db)
+            .await?);
+    }
+    let live = live.all(db).await?;
     Ok(match kind {
-        Kind::Template => live
-            .into_iter()
-            .filter(|i| i.template == key && i.template_version == version)
-            .collect(),
+        // Answered by the query above.
+        Kind::Template => Vec::new(),
         Kind::Connector => {
             let ids: Vec<i64> = connection::Entity::find()
                 .filter(connection::Column::Connector.eq(key))
@@ -94,14 +97,10 @@ async fn template_def(
     key: &str,
     version: &str,
 ) -> ApiResult<Option<TemplateDef>> {
-    let Some(item) = catalog::find(db, Kind::Template, key).await? else {
-        return Ok(None);
-    };
-    let row = catalog::versions(db, item.id)
+    catalog::version(db, Kind::Template, key, version)
         .await?
-        .into_iter()
-        .find(|v| v.version == version);
-    row.map(|r| typed(&r.definition)).transpose()
+        .map(|r| typed(&r.definition))
+        .transpose()
 }
 
 /// The notice on a version, if any.

@@ -16,10 +16,11 @@ use sea_orm::{
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-const MEMBERSHIP: &str = "params_segment in event.segment_ids";
+/// Segment membership, evaluated per contact with `params.segment` bound to the segment id.
+const MEMBERSHIP: &str = "params.segment in event.segment_ids";
 
-/// Contacts of `segment_id`, as run-state events (traits plus email).
-async fn members(engine: &Engine, segment_id: &str) -> anyhow::Result<Vec<Value>> {
+/// The contact store, read once per sync, as run-state events (traits plus email).
+async fn contacts(engine: &Engine) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut pages = contact::Entity::find().paginate(&engine.db, 1000);
     while let Some(rows) = pages.fetch_and_next().await? {
@@ -31,15 +32,19 @@ async fn members(engine: &Engine, segment_id: &str) -> anyhow::Result<Vec<Value>
                     .entry("email")
                     .or_insert(Value::String(email.clone()));
             }
-            let ev = Value::Object(traits);
-            let p = json!({ "segment": segment_id });
-            let expr = MEMBERSHIP.replace("params_segment", "params.segment");
-            if cel_eval::condition(&expr, &ev, &p).unwrap_or(false) {
-                out.push(ev);
-            }
+            out.push(Value::Object(traits));
         }
     }
     Ok(out)
+}
+
+/// The contacts of `segment_id`.
+fn members(all: &[Value], segment_id: &str) -> Vec<Value> {
+    let p = json!({ "segment": segment_id });
+    all.iter()
+        .filter(|c| cel_eval::condition(MEMBERSHIP, c, &p).unwrap_or(false))
+        .cloned()
+        .collect()
 }
 
 /// Runs one sync of `inst` for `tick`.
@@ -51,10 +56,7 @@ pub async fn sync(
     tick: &str,
 ) -> anyhow::Result<()> {
     let params: Value = serde_json::from_str(&inst.params).unwrap_or(Value::Null);
-    let bindings: BTreeMap<String, i64> = serde_json::from_str(&inst.bindings)?;
-    let flows: BTreeMap<String, crate::instances::flows::Flow> =
-        serde_json::from_str(&inst.flows).unwrap_or_default();
-    let connectors = engine.binding_connectors(inst).await?;
+    let mut destinations = engine.destinations(inst).await?;
     let Some(deliver) = plan.def.steps.iter().find(|s| s.step_type == "deliver") else {
         return Ok(());
     };
@@ -63,13 +65,10 @@ pub async fn sync(
         .get("slot")
         .and_then(Value::as_str)
         .unwrap_or("ads");
-    let Some(connection_id) = bindings.get(slot).copied() else {
+    let Some(dest) = destinations.remove(slot) else {
         return Ok(());
     };
-    let allowed = flows
-        .get(slot)
-        .map(|f| f.fields.clone())
-        .unwrap_or_default();
+    let allowed = dest.allowed;
     let split = plan
         .def
         .steps
@@ -92,8 +91,9 @@ pub async fn sync(
         .unwrap_or_default();
     let mut notes = Vec::new();
     let mut created = Vec::new();
+    let everyone = contacts(engine).await?;
     for segment_id in &segment_ids {
-        let people = members(engine, segment_id).await?;
+        let people = members(&everyone, segment_id);
         let mut seg = RunState {
             event: json!({"segment_id": segment_id, "name": segment_id, "status": "active",
                           "member_count": people.len()}),
@@ -202,8 +202,8 @@ pub async fn sync(
             instance_id: Set(inst.id),
             step_id: Set(deliver.id.clone()),
             slot: Set(slot.to_string()),
-            connection_id: Set(connection_id),
-            connector: Set(connectors.get(slot).cloned().unwrap_or_default()),
+            connection_id: Set(dest.connection),
+            connector: Set(dest.connector.clone()),
             idempotency_key: Set(idempotency_key(
                 inst.id,
                 &format!("{segment_id}@{tick}"),
@@ -245,9 +245,9 @@ pub async fn on_delivered(tx: &DatabaseTransaction, d: &delivery::Model) -> Resu
         return Ok(());
     }
     let record: Value = serde_json::from_str(&d.record).unwrap_or(Value::Null);
-    let Some(segment_id) = record.get("segment_id").and_then(Value::as_str) else {
+    if record.get("segment_id").and_then(Value::as_str).is_none() {
         return Ok(());
-    };
+    }
     let now = now_string();
     let adds: Vec<audience_member::ActiveModel> = record
         .get("add")
@@ -290,7 +290,6 @@ pub async fn on_delivered(tx: &DatabaseTransaction, d: &delivery::Model) -> Resu
         .filter(audience_member::Column::InstanceId.eq(d.instance_id))
         .count(tx)
         .await?;
-    let _ = segment_id;
     let state = sync_state::ActiveModel {
         instance_id: Set(d.instance_id),
         last_success_at: Set(Some(now.clone())),

@@ -185,8 +185,7 @@ async fn record(
         active.latency_ms = Set(latency);
     }
     active.update(&tx).await?;
-    tx.commit().await?;
-    outbox::committed();
+    outbox::commit(tx).await?;
     metrics::counter!("switchyard_delivery_attempts_total", "outcome" => status).increment(1);
     if let (Some(ms), "delivered") = (latency, status) {
         #[allow(clippy::cast_precision_loss)]

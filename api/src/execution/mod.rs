@@ -47,6 +47,14 @@ pub struct Plan {
     pub object_keys: HashMap<String, Vec<String>>,
 }
 
+/// A bound slot as a run sees it.
+pub struct Destination {
+    pub connection: i64,
+    pub connector: String,
+    /// Source field → class as sent: what policy let reach this slot.
+    pub allowed: BTreeMap<String, String>,
+}
+
 /// What jobs need: the database, the secret box, the network guard and the retry schedule.
 pub struct Engine {
     pub db: DatabaseConnection,
@@ -78,13 +86,7 @@ impl Engine {
     }
 
     async fn key_fields(&self, contract: &str) -> anyhow::Result<Vec<String>> {
-        let Some(item) = catalog::find(&self.db, Kind::Contract, contract).await? else {
-            return Ok(vec![]);
-        };
-        let version = catalog::versions(&self.db, item.id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == item.latest_version);
+        let version = catalog::current(&self.db, Kind::Contract, contract).await?;
         Ok(version
             .and_then(|v| typed::<ContractDef>(&v.definition).ok())
             .map(|d| d.key_fields)
@@ -99,13 +101,8 @@ impl Engine {
         {
             return Ok(Arc::clone(p));
         }
-        let item = catalog::find(&self.db, Kind::Template, template)
+        let row = catalog::version(&self.db, Kind::Template, template, version)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("template {template} is gone"))?;
-        let row = catalog::versions(&self.db, item.id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == version)
             .ok_or_else(|| anyhow::anyhow!("template {template} {version} is gone"))?;
         let def: TemplateDef = typed(&row.definition)?;
         let trigger_contract = match &def.trigger {
@@ -136,12 +133,15 @@ impl Engine {
         Ok(plan)
     }
 
-    /// Slot → connector key of the connection bound to it.
-    pub async fn binding_connectors(
+    /// Where each bound slot of `inst` leads: the connection, its connector, and the fields
+    /// the stored flow decision lets reach it (one query, read once per run).
+    pub async fn destinations(
         &self,
         inst: &instance::Model,
-    ) -> anyhow::Result<BTreeMap<String, String>> {
+    ) -> anyhow::Result<BTreeMap<String, Destination>> {
         let bindings: BTreeMap<String, i64> = serde_json::from_str(&inst.bindings)?;
+        let mut flows: BTreeMap<String, crate::instances::flows::Flow> =
+            serde_json::from_str(&inst.flows).unwrap_or_default();
         let ids: Vec<i64> = bindings.values().copied().collect();
         let rows = connection::Entity::find()
             .filter(connection::Column::Id.is_in(ids))
@@ -150,9 +150,16 @@ impl Engine {
         Ok(bindings
             .into_iter()
             .filter_map(|(slot, id)| {
-                rows.iter()
-                    .find(|r| r.id == id)
-                    .map(|r| (slot, r.connector.clone()))
+                let row = rows.iter().find(|r| r.id == id)?;
+                let allowed = flows.remove(&slot).map(|f| f.fields).unwrap_or_default();
+                Some((
+                    slot,
+                    Destination {
+                        connection: id,
+                        connector: row.connector.clone(),
+                        allowed,
+                    },
+                ))
             })
             .collect())
     }

@@ -35,15 +35,17 @@ pub fn row(job: &Job, run_at: DateTime<Utc>) -> outbox::ActiveModel {
     }
 }
 
-/// Tells this process's dispatcher that a transaction that staged jobs has committed. Call it
-/// after the commit: woken earlier, the dispatcher would not see the rows yet.
-pub fn committed() {
+/// Commits a transaction that staged jobs, then wakes this process's dispatcher (woken before
+/// the commit, it would not see the rows yet).
+pub async fn commit(tx: DatabaseTransaction) -> Result<(), DbErr> {
+    tx.commit().await?;
     wakeup().notify_one();
+    Ok(())
 }
 
 /// Stages `rows` in `tx`; a row whose key is already staged is skipped. Other processes'
-/// dispatchers hear of it through PostgreSQL NOTIFY (delivered at commit); call [`committed`]
-/// after the commit for this one.
+/// dispatchers hear of it through PostgreSQL NOTIFY (delivered at commit); commit with
+/// [`commit`] to wake this one.
 pub async fn stage(tx: &DatabaseTransaction, rows: Vec<outbox::ActiveModel>) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());

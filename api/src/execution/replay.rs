@@ -80,7 +80,10 @@ pub async fn replay(
         for d in letters {
             let refusal = match &verdict {
                 Err(e) => Some(e.clone()),
-                Ok(allowed) => check_letter(allowed, &d),
+                // `decide` refuses when any field the template sends may no longer go where
+                // it goes; a slot that receives nothing today cannot take the letter either.
+                Ok(allowed) => (!allowed.contains_key(&d.slot))
+                    .then(|| format!("nothing may flow to slot `{}` any more", d.slot)),
             };
             out.push(stage_one(db, actor, d, refusal).await?);
         }
@@ -98,15 +101,9 @@ async fn recheck(
     if inst.status == "retired" {
         return Err("the instance is retired".into());
     }
-    let item = catalog::find(db, Kind::Template, &inst.template)
+    let row = catalog::version(db, Kind::Template, &inst.template, &inst.template_version)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or("the template no longer exists")?;
-    let row = catalog::versions(db, item.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|v| v.version == inst.template_version)
         .ok_or("the template version no longer exists")?;
     if row.lifecycle == "retired" {
         return Err(format!("template version {} is retired", row.version));
@@ -121,15 +118,6 @@ async fn recheck(
         .await
         .map_err(|e| e.to_string())?;
     flows::decide(policy, &def, &pii, &dests).map_err(|e| format!("policy now refuses it: {e}"))
-}
-
-/// A letter may go if every field the instance sent to its slot may still go there.
-fn check_letter(allowed: &BTreeMap<String, flows::Flow>, d: &delivery::Model) -> Option<String> {
-    let Some(now) = allowed.get(&d.slot) else {
-        return Some(format!("nothing may flow to slot `{}` any more", d.slot));
-    };
-    let _ = now;
-    None
 }
 
 async fn stage_one(
@@ -183,8 +171,7 @@ async fn stage_one(
         },
     )
     .await?;
-    tx.commit().await?;
-    outbox::committed();
+    outbox::commit(tx).await?;
     Ok(Replayed {
         delivery_id: id,
         replayed: true,

@@ -121,7 +121,9 @@ pub async fn execute(
     let mut created: Vec<delivery::ActiveModel> = Vec::new();
     let mut outcome: (&'static str, Option<String>, Option<String>) = ("succeeded", None, None);
     let mut resume: Option<(u32, i64)> = None;
-    let connectors = engine.binding_connectors(inst).await?;
+    // Read when the first deliver/notify step needs it: most skipped runs never do.
+    let mut destinations: Option<BTreeMap<String, super::Destination>> = None;
+    let no_destinations = BTreeMap::new();
     for (i, step) in plan.def.steps.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         if let Some(when) = &step.when
@@ -156,11 +158,14 @@ pub async fn execute(
                 ),
             },
             "deliver" | "notify" => {
+                if destinations.is_none() {
+                    destinations = Some(engine.destinations(inst).await?);
+                }
                 let ctx = NewDelivery {
                     plan: &plan,
                     inst,
                     run,
-                    connectors: &connectors,
+                    destinations: destinations.as_ref().unwrap_or(&no_destinations),
                     event_id,
                     accepted_at,
                 };
@@ -244,8 +249,7 @@ async fn finish(
     active.finished_at = Set((!parked).then(now_string));
     active.latency_ms = Set(latency);
     active.update(&tx).await?;
-    tx.commit().await?;
-    outbox::committed();
+    outbox::commit(tx).await?;
     metrics::counter!("switchyard_runs_total", "status" => status.to_string()).increment(1);
     Ok(())
 }
@@ -278,8 +282,8 @@ struct NewDelivery<'a> {
     plan: &'a Plan,
     inst: &'a instance::Model,
     run: &'a run::Model,
-    /// Slot → connector key of the bound connection.
-    connectors: &'a BTreeMap<String, String>,
+    /// Bound slots with their allowed fields.
+    destinations: &'a BTreeMap<String, super::Destination>,
     event_id: Option<&'a str>,
     accepted_at: &'a str,
 }
@@ -293,19 +297,13 @@ fn new_delivery(
         plan,
         inst,
         run,
-        connectors,
+        destinations,
         event_id,
         accepted_at,
     } = *ctx;
     let slot = step.config.get("slot").and_then(Value::as_str)?;
-    let bindings: BTreeMap<String, i64> = serde_json::from_str(&inst.bindings).ok()?;
-    let connection_id = *bindings.get(slot)?;
-    let flows: BTreeMap<String, crate::instances::flows::Flow> =
-        serde_json::from_str(&inst.flows).unwrap_or_default();
-    let allowed = flows
-        .get(slot)
-        .map(|f| f.fields.clone())
-        .unwrap_or_default();
+    let dest = destinations.get(slot)?;
+    let allowed = &dest.allowed;
     let fallback_key = event_id.map_or_else(|| run.trigger_key.clone(), str::to_string);
     let (object, action, record, business_key, id_basis) = if step.step_type == "notify" {
         let message = step
@@ -393,8 +391,8 @@ fn new_delivery(
         instance_id: Set(inst.id),
         step_id: Set(step.id.clone()),
         slot: Set(slot.to_string()),
-        connection_id: Set(connection_id),
-        connector: Set(connectors.get(slot).cloned().unwrap_or_default()),
+        connection_id: Set(dest.connection),
+        connector: Set(dest.connector.clone()),
         idempotency_key: Set(idempotency_key(inst.id, &id_basis, &step.id)),
         business_key: Set(business_key.chars().take(500).collect()),
         object: Set(object),

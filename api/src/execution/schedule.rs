@@ -81,8 +81,7 @@ async fn stage_due(engine: &Engine) -> anyhow::Result<()> {
     }
     let tx = crate::db::begin_write(&engine.db).await?;
     outbox::stage(&tx, rows).await?;
-    tx.commit().await?;
-    outbox::committed();
+    outbox::commit(tx).await?;
     Ok(())
 }
 
@@ -225,8 +224,7 @@ async fn export(
     )));
     active.finished_at = Set(Some(now_string()));
     active.update(&tx).await?;
-    tx.commit().await?;
-    outbox::committed();
+    outbox::commit(tx).await?;
     Ok(())
 }
 

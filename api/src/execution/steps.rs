@@ -5,6 +5,7 @@
 
 use super::cel_eval;
 use crate::catalog::definitions::Step;
+use crate::catalog::expressions;
 use entity::{contact, dedupe_key, suppression};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
@@ -311,24 +312,6 @@ pub async fn suppress(db: &DatabaseConnection, step: &Step, st: &RunState) -> Re
     Ok(Flow::Continue)
 }
 
-/// Event fields an expression reads (`event.x`, `event.x.y` → `x`).
-pub fn event_refs(expr: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for (i, _) in expr.match_indices("event.") {
-        if i > 0 && expr[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-            continue;
-        }
-        let name: String = expr[i + 6..]
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            out.insert(name);
-        }
-    }
-    out
-}
-
 /// `map`: builds the outgoing record from field mappings and computed CEL fields.
 pub fn map(step: &Step, st: &mut RunState) -> Result<Flow, String> {
     let cfg = &step.config;
@@ -367,7 +350,8 @@ pub fn map(step: &Step, st: &mut RunState) -> Result<Flow, String> {
             Err(e) => return Err(format!("step {} computed field {out}: {e}", step.id)),
         };
         rec.fields.insert(out.clone(), v);
-        rec.sources.insert(out.clone(), event_refs(expr));
+        rec.sources
+            .insert(out.clone(), expressions::event_refs(expr));
     }
     st.record = Some(rec);
     Ok(Flow::Continue)

@@ -125,6 +125,32 @@ async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance:
     Ok(row)
 }
 
+/// Loads instance `id` for a change (`verb` on `target`): `catalog::authorize` records a
+/// denied attempt in the audit log.
+async fn instance_to_change(
+    ctx: &Context<'_>,
+    id: i64,
+    act: &str,
+    (verb, target): (&str, &str),
+) -> Result<instance::Model> {
+    let st = state(ctx)?;
+    let row = instance::Entity::find_by_id(id)
+        .one(&st.db)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
+    catalog::authorize(
+        &st.db,
+        &st.policy,
+        actor(ctx)?,
+        (&catalog::object(Kind::Template, &row.template), act),
+        verb,
+        target,
+    )
+    .await?;
+    Ok(row)
+}
+
 fn limit(first: Option<i32>) -> Result<u64> {
     Ok(super::page_size(first.or(Some(50)))?)
 }
@@ -234,15 +260,7 @@ impl RunMutation {
         let st = state(ctx)?;
         let act = actor(ctx)?;
         let target = format!("instance:{id}");
-        let row = match instance_for(ctx, id, "instantiate").await {
-            Ok(r) => r,
-            Err(e) => {
-                audit::record_denied(&st.db, act, "instance.run_now", &target)
-                    .await
-                    .map_err(ApiError::from)?;
-                return Err(e);
-            }
-        };
+        let row = instance_to_change(ctx, id, "instantiate", ("instance.run_now", &target)).await?;
         if row.status != "active" {
             return Err(
                 ApiError::Conflict(format!("status: instance {id} is {}", row.status)).into(),
@@ -278,8 +296,7 @@ impl RunMutation {
         )
         .await
         .map_err(ApiError::from)?;
-        tx.commit().await.map_err(ApiError::from)?;
-        outbox::committed();
+        outbox::commit(tx).await.map_err(ApiError::from)?;
         Ok(tick)
     }
 }
@@ -296,15 +313,7 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("id: no run {id}")))?;
-    let inst = match instance_for(ctx, row.instance_id, "approve").await {
-        Ok(i) => i,
-        Err(e) => {
-            audit::record_denied(&st.db, act, verb, &target)
-                .await
-                .map_err(ApiError::from)?;
-            return Err(e);
-        }
-    };
+    let inst = instance_to_change(ctx, row.instance_id, "approve", (verb, &target)).await?;
     if inst.owner == act.sub {
         return Err(ApiError::Forbidden(
             "four eyes: the owner of the workflow cannot approve its runs".into(),
@@ -318,14 +327,14 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
         ))
         .into());
     }
-    let engine_plan = crate::catalog::find(&st.db, Kind::Template, &inst.template)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("template {}", inst.template)))?;
-    let version = crate::catalog::versions(&st.db, engine_plan.id)
-        .await?
-        .into_iter()
-        .find(|v| v.version == inst.template_version)
-        .ok_or_else(|| ApiError::NotFound(format!("template version {}", inst.template_version)))?;
+    let version = catalog::version(
+        &st.db,
+        Kind::Template,
+        &inst.template,
+        &inst.template_version,
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("template version {}", inst.template_version)))?;
     let def: crate::catalog::definitions::TemplateDef =
         crate::catalog::definitions::typed(&version.definition)?;
     let index = def
@@ -336,7 +345,6 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
     let tx = crate::db::begin_write(&st.db)
         .await
         .map_err(ApiError::from)?;
-    let mut staged = false;
     if approve && let Some(event_id) = row.event_id.clone() {
         let job = Job::V1(JobV1::Run {
             instance_id: inst.id,
@@ -346,7 +354,6 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
         outbox::stage(&tx, vec![outbox::row(&job, chrono::Utc::now())])
             .await
             .map_err(ApiError::from)?;
-        staged = true;
     }
     let before = row.status.clone();
     let mut active: run::ActiveModel = row.into();
@@ -372,9 +379,6 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
     )
     .await
     .map_err(ApiError::from)?;
-    tx.commit().await.map_err(ApiError::from)?;
-    if staged {
-        outbox::committed();
-    }
+    outbox::commit(tx).await.map_err(ApiError::from)?;
     Ok(to_run(updated))
 }

@@ -156,8 +156,7 @@ pub async fn commit(
     for (external_id, email, traits) in contacts {
         upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
     }
-    tx.commit().await?;
-    crate::execution::outbox::committed();
+    crate::execution::outbox::commit(tx).await?;
     Ok(existing)
 }
 

@@ -45,10 +45,9 @@ fn sent_fields(steps: &[Step], i: usize) -> Vec<(String, bool)> {
             if let Some(computed) = map.config.get("computed").and_then(Value::as_object) {
                 for expr in computed.values().filter_map(Value::as_str) {
                     let hashed = expr.contains("sha256(");
-                    for f in &map.reads {
-                        if expr.contains(&format!("event.{f}")) {
-                            out.push((f.clone(), hashed));
-                        }
+                    let refs = crate::catalog::expressions::event_refs(expr);
+                    for f in map.reads.iter().filter(|f| refs.contains(*f)) {
+                        out.push((f.clone(), hashed));
                     }
                 }
             }

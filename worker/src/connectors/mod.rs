@@ -169,5 +169,21 @@ fn check_address(key: &str, settings: &Value, net: &NetPolicy) -> Result<(), Set
     };
     let url = setting::url(settings, field, default)?;
     net.check_url(url.as_str())
-        .map_err(|message| SettingsError::new(field, message))
+        .map_err(|message| SettingsError::new(field, message))?;
+    // Plain http only towards internal addresses the operator allows (a receiver on the same
+    // host or network): secrets and personal data never cross the internet in clear text.
+    if url.scheme() == "http" {
+        let inside = url
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| crate::net::classify(ip).is_some() && net.check_ip(ip).is_ok());
+        if !inside {
+            return Err(SettingsError::new(
+                field,
+                "must use https:// (plain http:// only to internal addresses the operator allows)",
+            ));
+        }
+    }
+    Ok(())
 }
