@@ -130,12 +130,23 @@ async fn main() -> anyhow::Result<()> {
         },
         None,
     )?;
-    let app = api::server::build(config.clone()).await?;
+    let memory = args.get(3).is_some_and(|a| a == "memory");
+    let embedded = workers == 0 && !memory;
+    let app = api::server::build(config.clone(), embedded).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
-    let router = app.router;
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let memory = args.get(3).is_some_and(|a| a == "memory");
+    let token = app
+        .state
+        .auth
+        .mint("bench", &["platform_engineer".into()], 3600)?;
+    let db = app.state.db.clone();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(api::server::run(
+        listener,
+        app,
+        stop_rx,
+        Duration::from_secs(2),
+    ));
     let mut children = Vec::new();
     let bin =
         std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| "target/release/switchyard".into());
@@ -150,30 +161,13 @@ async fn main() -> anyhow::Result<()> {
             .stderr(std::process::Stdio::null())
             .spawn()
     };
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    if memory {
-        // Workers start after the backlog is in place (below).
-    } else if workers == 0 {
-        let (engine, queue) =
-            api::execution::prepare(&config, Arc::clone(&app.state.secrets)).await?;
-        tokio::spawn(api::execution::run(
-            engine,
-            queue,
-            config.execution.clone(),
-            stop_rx,
-            Duration::from_secs(2),
-        ));
-    } else {
+    if !memory && !embedded {
         for _ in 0..workers {
             children.push(spawn_worker()?);
         }
     }
     let count = Arc::new(AtomicUsize::new(0));
     let hook = receiver(Arc::clone(&count)).await?;
-    let token = app
-        .state
-        .auth
-        .mint("bench", &["platform_engineer".into()], 3600)?;
     let client = reqwest::Client::new();
     let template = json!({
         "key": "bench-forward", "name": "Bench forward", "category": "lead-management",
@@ -318,7 +312,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(entity::delivery::Column::Status.eq("delivered"))
         .filter(entity::delivery::Column::Id.gt(i64::try_from(events).unwrap_or(0)))
         .into_tuple::<Option<i64>>()
-        .all(&app.state.db)
+        .all(&db)
         .await?
         .into_iter()
         .flatten()

@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         },
         None,
     )?;
-    let app = api::server::build(config).await?;
+    let app = api::server::build(config, false).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let router = app.router;

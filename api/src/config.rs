@@ -136,66 +136,8 @@ struct FileConfig {
     execution: Option<ExecutionConfig>,
 }
 
-/// `[execution]`: how workers run jobs and reach destinations.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExecutionConfig {
-    /// Addresses (IPs or CIDRs) connectors may reach although they are private, loopback or
-    /// link-local (SSRF guard). Env `SWITCHYARD_OUTBOUND_ALLOW` (comma-separated) adds to it.
-    pub outbound_allow: Vec<String>,
-    /// Delays before each delivery attempt, e.g. `"0s,5s,5m,30m,2h,5h,10h,10h"`.
-    /// Env `SWITCHYARD_RETRY_SCHEDULE`.
-    pub retry_schedule: String,
-    /// Worker heartbeat; a worker silent for `heartbeat_seconds × missed_heartbeats` is dead and
-    /// its jobs are re-queued (orphan recovery).
-    pub heartbeat_seconds: u64,
-    pub missed_heartbeats: usize,
-    /// Longest a job may run before it is failed and retried (a stuck-but-alive worker).
-    pub job_timeout_seconds: u64,
-    /// How often an idle worker asks the queue for work.
-    pub poll_ms: u64,
-    /// Jobs one worker process runs at once.
-    pub concurrency: usize,
-}
-
-impl Default for ExecutionConfig {
-    fn default() -> Self {
-        Self {
-            outbound_allow: Vec::new(),
-            retry_schedule: "0s,5s,5m,30m,2h,5h,10h,10h".into(),
-            heartbeat_seconds: 5,
-            missed_heartbeats: 3,
-            job_timeout_seconds: 60,
-            poll_ms: 10,
-            concurrency: 16,
-        }
-    }
-}
-
-impl ExecutionConfig {
-    /// Refuses settings that would lose or steal jobs.
-    pub fn check(&self) -> anyhow::Result<()> {
-        if self.heartbeat_seconds == 0 || self.missed_heartbeats < 2 {
-            anyhow::bail!(
-                "execution.missed_heartbeats: must be at least 2 and heartbeat_seconds at least 1, \
-                 or a live worker's jobs are taken from it between two beats"
-            );
-        }
-        if self.job_timeout_seconds < 20 {
-            anyhow::bail!(
-                "execution.job_timeout_seconds: must be at least 20 (connectors wait up to 15 s)"
-            );
-        }
-        if self.concurrency == 0 || self.poll_ms == 0 {
-            anyhow::bail!("execution.concurrency and execution.poll_ms: must be at least 1");
-        }
-        worker::retry::Schedule::parse(&self.retry_schedule)
-            .map_err(|e| anyhow::anyhow!("execution.{e}"))?;
-        worker::net::NetPolicy::new(&self.outbound_allow)
-            .map_err(|e| anyhow::anyhow!("execution.outbound_allow: {e}"))?;
-        Ok(())
-    }
-}
+/// `[execution]`: how workers claim jobs and reach destinations (owned by the worker crate).
+pub use worker::config::ExecutionConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -323,7 +265,7 @@ fn execution_config(file: Option<ExecutionConfig>) -> anyhow::Result<ExecutionCo
     if let Ok(schedule) = std::env::var("SWITCHYARD_RETRY_SCHEDULE") {
         execution.retry_schedule = schedule;
     }
-    execution.check()?;
+    execution.check().map_err(anyhow::Error::msg)?;
     Ok(execution)
 }
 

@@ -8,8 +8,7 @@
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DbErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use std::time::Duration;
@@ -75,14 +74,9 @@ pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> 
     Ok(Migrator::get_pending_migrations(db).await?.is_empty())
 }
 
-/// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
-}
+/// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, behind the process's write gate;
+/// see `worker::db`).
+pub use worker::db::{WriteTx, begin_write};
 
 #[cfg(test)]
 mod tests {

@@ -226,18 +226,61 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(ctx): State<Ctx>) -> Response {
-    let db_ok = ctx.state.db.ping().await.is_ok();
-    let migrated = db_ok
-        && crate::db::migrations_applied(&ctx.state.db)
-            .await
-            .unwrap_or(false);
-    let body = json!({ "database": db_ok, "migrations": migrated });
-    let status = if db_ok && migrated {
+    ready(&ctx.state.db, ctx.state.engine.as_deref()).await
+}
+
+/// Ready when the database answers, the migrations are applied and — where workers run in the
+/// process — every consumer has reached the queue recently.
+async fn ready(db: &sea_orm::DatabaseConnection, engine: Option<&worker::Engine>) -> Response {
+    let db_ok = db.ping().await.is_ok();
+    let migrated = db_ok && crate::db::migrations_applied(db).await.unwrap_or(false);
+    let workers = engine.map(|e| e.health.check(worker_stale_ms(e)));
+    let workers_ok = workers.as_ref().is_none_or(Result::is_ok);
+    let mut body = json!({ "database": db_ok, "migrations": migrated });
+    if let Some(w) = workers {
+        body["workers"] = json!(match w {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e,
+        });
+    }
+    let status = if db_ok && migrated && workers_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// A consumer that has not reached the queue for three idle polls and three heartbeats is
+/// reported as stopped.
+fn worker_stale_ms(engine: &worker::Engine) -> i64 {
+    let c = &engine.cfg;
+    i64::try_from(3 * c.poll_ms + 3000 * c.heartbeat_seconds).unwrap_or(i64::MAX)
+}
+
+/// The health endpoint of `switchyard worker`: `/healthz`, `/readyz`, `/metrics`.
+pub fn worker_router(
+    db: sea_orm::DatabaseConnection,
+    engine: std::sync::Arc<worker::Engine>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> Router {
+    let ready_db = db.clone();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/readyz",
+            get(move || {
+                let (db, engine) = (ready_db.clone(), std::sync::Arc::clone(&engine));
+                async move { ready(&db, Some(&engine)).await }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let text = metrics.render();
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+            }),
+        )
 }
 
 async fn metrics(State(ctx): State<Ctx>) -> Response {

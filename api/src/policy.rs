@@ -65,6 +65,11 @@ impl Policy {
         &self.dir
     }
 
+    /// The version of the policy in force: the first 16 hex digits of its content hash.
+    pub fn version(&self) -> String {
+        hex::encode(&self.snapshot().fingerprint[..8])
+    }
+
     fn snapshot(&self) -> Arc<Loaded> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),

@@ -1,5 +1,7 @@
 //! Assembling and running the service: connect, migrate, seed, load policy and keys, build the
-//! router; then serve until SIGTERM/Ctrl-C with the background tasks alongside.
+//! router and (unless disabled) the engine; then serve until shutdown with the background work
+//! alongside. `serve` and the end-to-end tests both go through [`build`] and [`run`], so the
+//! server a test talks to is the server `serve` starts.
 
 use crate::audit::{self, Signer};
 use crate::auth::Authenticator;
@@ -9,6 +11,7 @@ use crate::state::AppState;
 use crate::{catalog, db, graphql, http};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// A built application: its shared state and its router.
 pub struct App {
@@ -16,9 +19,13 @@ pub struct App {
     pub router: axum::Router,
 }
 
+/// How long in-flight jobs get to finish after SIGTERM before the process exits; an
+/// unfinished job is picked up again by another worker when its lease runs out.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 /// Connects, migrates, seeds the built-in catalog into an empty database, loads the policy and
-/// the token key, and builds the router.
-pub async fn build(config: Config) -> anyhow::Result<App> {
+/// the token key, builds the engine when `workers` (jobs run in this process), and the router.
+pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
     let db = db::connect(&config.database_url).await?;
     db::migrate(&db).await?;
     if let Some(report) = catalog::seed::seed_if_empty(&db, config.catalog_dir.as_deref())
@@ -37,45 +44,98 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         )
     })?;
     let auth = Authenticator::from_config(&config)?;
-    let config_segment = config.segment.clone();
-    let secret_box = crate::connections::secret_box::SecretBox::load(&config.data_dir)?;
+    let secrets = Arc::new(crate::connections::load_secret_box(&config.data_dir)?);
     let net = worker::net::NetPolicy::new(&config.execution.outbound_allow)
         .map_err(|e| anyhow::anyhow!("execution.outbound_allow: {e}"))?;
+    let engine = if workers {
+        Some(engine(&config, Arc::clone(&secrets)).await?)
+    } else {
+        None
+    };
     let state = AppState {
+        ingest: Arc::new(crate::ingest::store::Committer::start(
+            db.clone(),
+            engine.clone(),
+        )),
         db,
         policy: Arc::new(policy),
         auth: Arc::new(auth),
-        config: Arc::new(config),
         metrics: crate::metrics::handle(),
         validators: Arc::default(),
-        secrets: Arc::new(secret_box),
-        segment: Arc::new(config_segment),
+        secrets,
+        segment: Arc::new(config.segment.clone()),
         net: Arc::new(net),
+        engine,
+        config: Arc::new(config),
     };
     let schema = graphql::build(Some(state.clone()), &state.config.graphql);
     let router = http::router(state.clone(), schema);
     Ok(App { state, router })
 }
 
+/// The engine on the execution pool (see `db::connect_execution`).
+pub async fn engine(
+    config: &Config,
+    secrets: Arc<worker::secrets::SecretBox>,
+) -> anyhow::Result<Arc<worker::Engine>> {
+    let db = db::connect_execution(&config.database_url).await?;
+    worker::Engine::new(db, secrets, config.execution.clone()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Serves `app` on `listener` until `shutdown` turns true: the API, the policy watcher, and —
+/// when the app has an engine — the workers and the audit checkpointer. In-flight requests
+/// finish; in-flight jobs get `grace`.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let state = app.state.clone();
+    Arc::clone(&state.policy).spawn_watcher();
+    let execution = match &state.engine {
+        Some(engine) => {
+            let signer = Signer::load_or_create(&state.config.audit_key_file)?;
+            spawn_checkpointer(
+                state.db.clone(),
+                signer,
+                state.config.checkpoint_interval_seconds,
+            );
+            Some(tokio::spawn(worker::run(
+                Arc::clone(engine),
+                shutdown.clone(),
+                grace,
+            )))
+        }
+        None => None,
+    };
+    let mut http_stop = shutdown.clone();
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        })
+        .await?;
+    if let Some(handle) = execution {
+        tracing::info!("draining in-flight jobs (up to {} s)", grace.as_secs());
+        match handle.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "workers stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "workers stopped with an error"),
+            Ok(Ok(())) => {}
+        }
+    }
+    Ok(())
+}
+
 /// `switchyard serve`.
 pub async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     tracing::info!(config = %config.describe(), "starting");
-    let app = build(config).await?;
+    let app = build(config, workers).await?;
     let config = Arc::clone(&app.state.config);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    Arc::clone(&app.state.policy).spawn_watcher();
-    if workers {
-        let signer = Signer::load_or_create(&config.audit_key_file)?;
-        spawn_checkpointer(
-            app.state.db.clone(),
-            signer,
-            config.checkpoint_interval_seconds,
-        );
-    }
     // One write, ignoring errors: a closed stdout (a supervisor that stopped reading) must not
     // take the server down. The "ready" line comes last, after everything else is printed.
     let banner = [
@@ -98,92 +158,76 @@ pub async fn serve(config: Config, workers: bool) -> anyhow::Result<()> {
         ),
     ]
     .join("\n");
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let execution = if workers {
-        let (engine, queue) =
-            crate::execution::prepare(&config, Arc::clone(&app.state.secrets)).await?;
-        Some(tokio::spawn(crate::execution::run(
-            engine,
-            queue,
-            config.execution.clone(),
-            stop_rx.clone(),
-            SHUTDOWN_GRACE,
-        )))
-    } else {
-        None
-    };
-    let mut http_stop = stop_rx.clone();
+    print_line(&banner);
+    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        })
-        .await?;
-    if let Some(handle) = execution {
-        tracing::info!(
-            "draining in-flight jobs (up to {} s)",
-            SHUTDOWN_GRACE.as_secs()
-        );
-        match handle.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "workers stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "workers stopped with an error"),
-            Ok(Ok(())) => {}
-        }
-    }
+    run(listener, app, stop_rx, SHUTDOWN_GRACE).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// How long in-flight jobs get to finish after SIGTERM before the process exits; an
-/// unfinished job is picked up again by another worker (orphan recovery).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-
-/// `switchyard worker`: the dispatcher, the scheduler and `concurrency` parallel jobs, without
-/// the API (scale-out on PostgreSQL).
-pub async fn worker(mut config: Config, concurrency: Option<usize>) -> anyhow::Result<()> {
+/// `switchyard worker`: the workers without the API (scale-out on PostgreSQL), with a small
+/// health endpoint (`/healthz`, `/readyz`, `/metrics`) on `health_listen`.
+pub async fn worker(
+    mut config: Config,
+    concurrency: Option<usize>,
+    health_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     if let Some(n) = concurrency {
         config.execution.concurrency = n.max(1);
+        config.execution.per_destination_concurrency = config
+            .execution
+            .per_destination_concurrency
+            .min(config.execution.concurrency);
     }
     tracing::info!(config = %config.describe(), "starting worker");
     let db = db::connect(&config.database_url).await?;
     db::migrate(&db).await?;
-    let secrets = Arc::new(crate::connections::secret_box::SecretBox::load(
-        &config.data_dir,
-    )?);
-    let (engine, queue) = crate::execution::prepare(&config, secrets).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let secrets = Arc::new(crate::connections::load_secret_box(&config.data_dir)?);
+    let engine = engine(&config, secrets).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    {
-        use std::io::Write as _;
-        let line = format!(
-            "Switchyard worker is running ({} jobs at once) on {}\n",
-            config.execution.concurrency,
-            crate::config::mask_url(&config.database_url)
-        );
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+    let mut line = format!(
+        "Switchyard worker is running ({} deliveries at once) on {}",
+        config.execution.concurrency,
+        crate::config::mask_url(&config.database_url)
+    );
+    if let Some(addr) = health_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("--health-listen {addr}: {e}"))?;
+        line.push_str(&format!(
+            "; health on http://{}/readyz",
+            listener.local_addr()?
+        ));
+        let router = http::worker_router(db.clone(), Arc::clone(&engine), crate::metrics::handle());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+        });
     }
-    crate::execution::run(
-        engine,
-        queue,
-        config.execution.clone(),
-        stop_rx,
-        SHUTDOWN_GRACE,
-    )
-    .await?;
+    print_line(&format!("{line}\n"));
+    worker::run(engine, stop_rx, SHUTDOWN_GRACE)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+fn print_line(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Writes a signed audit checkpoint every `interval` seconds when the chain has grown.

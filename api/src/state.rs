@@ -18,9 +18,13 @@ pub struct AppState {
     /// Compiled contract validators, by contract version.
     pub validators: Arc<crate::ingest::validate::ValidatorCache>,
     /// Seals connection secrets at rest.
-    pub secrets: Arc<crate::connections::secret_box::SecretBox>,
+    pub secrets: Arc<worker::secrets::SecretBox>,
     /// Segment message → contract mapping.
     pub segment: Arc<crate::ingest::segment::SegmentConfig>,
     /// Which addresses connectors may reach (checked when a connection is created).
     pub net: Arc<worker::net::NetPolicy>,
+    /// Group commit of ingestion requests.
+    pub ingest: Arc<crate::ingest::store::Committer>,
+    /// This process's workers, when they run here (`serve` without `--no-workers`).
+    pub engine: Option<Arc<worker::Engine>>,
 }

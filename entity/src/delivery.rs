@@ -23,8 +23,7 @@ pub struct Model {
     /// JSON object: the record as sent (already limited to the fields allowed to flow).
     #[sea_orm(column_type = "Text")]
     pub record: String,
-    /// `pending`, `retrying`, `delivered`, `dead`, `refused`.
-    pub status: String,
+    pub status: crate::status::DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     #[sea_orm(column_type = "Text", nullable)]
@@ -40,6 +39,9 @@ pub struct Model {
     pub updated_at: String,
     pub next_attempt_at: Option<String>,
     pub replays: i32,
+    /// Fields sent and withheld (`documents::record::DeliveryFields`, JSON).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub fields: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,8 +12,7 @@ pub struct Model {
     pub event_id: Option<String>,
     /// The event id, or `tick:<time>` for scheduled runs.
     pub trigger_key: String,
-    /// `running`, `succeeded`, `skipped`, `failed`, `waiting`.
-    pub status: String,
+    pub status: crate::status::RunStatus,
     /// Last step reached.
     pub step: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
@@ -21,6 +20,14 @@ pub struct Model {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub latency_ms: Option<i64>,
+    /// The decision record (`documents::record::RunRecord`, JSON): each step's decision.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub decisions: Option<String>,
+    /// Input of a manual start (JSON), or the tick of a scheduled run.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub input: Option<String>,
+    /// A parked run's deadline (approval timeout), as stored time.
+    pub deadline_at: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,9 @@ pub struct Model {
     pub audience_size: i64,
     pub last_run_id: Option<i64>,
     pub updated_at: String,
+    /// Audience sync: the last delivered segment delivery whose adds and removes were applied
+    /// to `audience_members`.
+    pub applied_through: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

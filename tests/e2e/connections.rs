@@ -48,7 +48,7 @@ async fn secrets_are_encrypted_at_rest_and_never_returned() {
         .expect("hex")
         .try_into()
         .expect("32 bytes");
-    let opened = api::connections::secret_box::SecretBox::from_key(&key)
+    let opened = worker::secrets::SecretBox::from_key(&key)
         .open(&rows[0].secret)
         .expect("open");
     let opened: Value = serde_json::from_slice(&opened).expect("json");

@@ -217,7 +217,7 @@ async fn an_accepted_event_is_delivered_signed_with_its_idempotency_key() {
         ]),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.drain(WAIT).await;
     assert_eq!(
         rx.count(),
         1,
@@ -484,7 +484,7 @@ async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice(
         .expect("run of lc-3");
     assert_eq!(skipped["status"], "skipped", "{skipped}");
     assert_eq!(skipped["step"], "check_consent");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.drain(WAIT).await;
     assert_eq!(hubspot.count(), 2, "nobody without consent reached the CRM");
 }
 
@@ -894,7 +894,7 @@ async fn a_dead_letter_is_not_replayed_once_policy_forbids_its_data_there() {
         reason.contains("email") && reason.contains("generic"),
         "the refusal says why: {reason}"
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.drain(WAIT).await;
     assert_eq!(rx.count(), 1, "nothing was sent again");
     let still = app.gql(&token, DEAD, json!({ "i": instance })).await;
     assert_eq!(
@@ -1011,7 +1011,7 @@ async fn an_approve_step_holds_the_run_until_someone_else_approves_it() {
     );
     let d = delivery_in(&app, instance, "delivered").await;
     assert_eq!(d["record"]["email"], "one@example.com");
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.drain(WAIT).await;
     assert_eq!(rx.count(), 1, "the rejected run sent nothing");
     let again = app
         .gql(&olga, approve, json!({ "r": id_of("gate-2") }))

@@ -52,7 +52,7 @@ pub struct TestApp {
     pub config: Config,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
-    /// Dropping it stops the workers (when they run); held, never read.
+    /// Dropping it stops the server and its workers; held, never read.
     #[allow(dead_code)]
     pub stop_workers: Option<tokio::sync::watch::Sender<bool>>,
 }
@@ -102,43 +102,84 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         config.auth = auth;
     }
     config.execution = setup.execution.unwrap_or_else(test_execution);
-    let app = api::server::build(config.clone()).await.expect("build app");
-    let stop_workers = if setup.workers {
-        let (engine, queue) =
-            api::execution::prepare(&config, std::sync::Arc::clone(&app.state.secrets))
-                .await
-                .expect("open the job queue");
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(api::execution::run(
-            engine,
-            queue,
-            config.execution.clone(),
-            rx,
-            std::time::Duration::from_secs(2),
-        ));
-        Some(tx)
-    } else {
-        None
-    };
+    // The same assembly and the same run loop as `switchyard serve`.
+    let app = api::server::build(config.clone(), setup.workers)
+        .await
+        .expect("build app");
+    let state = app.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let addr = listener.local_addr().expect("local addr");
-    let router = app.router;
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.ok();
-    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(api::server::run(
+        listener,
+        app,
+        rx,
+        std::time::Duration::from_secs(2),
+    ));
     TestApp {
         addr,
-        state: app.state,
+        state,
         config,
         dir,
         client: reqwest::Client::new(),
-        stop_workers,
+        stop_workers: Some(tx),
     }
 }
 
 impl TestApp {
+    /// Waits until the workers have nothing left to do now (no job due or in flight; retries
+    /// scheduled later do not count). Panics after `deadline`: tests drive the queue to idle
+    /// instead of sleeping.
+    pub async fn drain(&self, deadline: std::time::Duration) {
+        let engine = self
+            .state
+            .engine
+            .as_ref()
+            .expect("drain needs the workers (Setup { workers: true, .. })");
+        let until = std::time::Instant::now() + deadline;
+        // Idle twice in a row: a job finishing can stage the next one.
+        let mut calm = 0;
+        loop {
+            if engine.idle().await.unwrap_or(false) {
+                calm += 1;
+                if calm >= 2 {
+                    return;
+                }
+            } else {
+                calm = 0;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the queue did not become idle within {deadline:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the queue in the database has no job due or held (for workers running in
+    /// other processes). Panics after `deadline`.
+    pub async fn settled(&self, deadline: std::time::Duration) {
+        let until = std::time::Instant::now() + deadline;
+        let mut calm = 0;
+        loop {
+            if worker::queue::busy(&self.state.db).await.unwrap_or(1) == 0 {
+                calm += 1;
+                if calm >= 3 {
+                    return;
+                }
+            } else {
+                calm = 0;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the queue did not settle within {deadline:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

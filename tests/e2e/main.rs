@@ -12,6 +12,7 @@ mod contracts;
 mod deprecations;
 mod durability;
 mod execution;
+mod fault_run;
 mod graphql_limits;
 mod helpers;
 mod ingest;

@@ -191,15 +191,15 @@ async fn two_worker_processes_share_the_queue_and_deliver_each_event_once() {
         "all delivered: {}",
         rx.count()
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.settled(Duration::from_secs(30)).await;
     assert_eq!(rx.count(), 60, "no event was processed by both workers");
     assert_eq!(rx.distinct("webhook-id").len(), 60);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_stuck_in_a_live_worker_is_failed_by_the_job_timeout_and_retried() {
-    // The worker stays alive (its heartbeat goes on), so apalis alone would never take the job
-    // back; the per-job timeout (2 s here) fails it and apalis runs it again.
+    // The worker stays alive (its heartbeat goes on), so its lease never runs out; the per-job
+    // timeout (2 s here) abandons the stuck attempt and gives the job back to be tried again.
     let app = spawn_with(Setup {
         workers: true,
         execution: Some(api::config::ExecutionConfig {

@@ -2,7 +2,7 @@
 //! after an upgrade can still read the jobs an older binary queued: add a variant or a `V2`
 //! enum, never change the meaning of an existing one.
 //!
-//! Jobs carry ids only; the rows they point at (outbox, delivery, instance) are the truth.
+//! Jobs carry ids only; the rows they point at (delivery, run, instance, event) are the truth.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,29 @@ pub enum JobV1 {
     /// A scheduled run of an instance (audience sync, reporting export, alerting) for the tick
     /// at `tick` (RFC 3339, truncated to the schedule's period).
     Tick { instance_id: i64, tick: String },
+    /// Run the steps of an existing run from `from_step`: a manual start (step 0), or a run
+    /// resumed after a `delay` or an approval.
+    Continue { run_id: i64, from_step: u32 },
+    /// A run still waiting for approval at its deadline ends `expired`.
+    Expire { run_id: i64 },
+}
+
+/// Which consumer takes a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Steps: event runs, ticks, starts, resumes, expiries.
+    Run,
+    /// One delivery attempt.
+    Deliver,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Run => "run",
+            Kind::Deliver => "deliver",
+        }
+    }
 }
 
 impl Job {
@@ -51,6 +74,17 @@ impl Job {
                 attempt,
             }) => format!("deliver:{delivery_id}:{attempt}"),
             Job::V1(JobV1::Tick { instance_id, tick }) => format!("tick:{instance_id}:{tick}"),
+            Job::V1(JobV1::Continue { run_id, from_step }) => {
+                format!("continue:{run_id}:{from_step}")
+            }
+            Job::V1(JobV1::Expire { run_id }) => format!("expire:{run_id}"),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Job::V1(JobV1::Deliver { .. }) => Kind::Deliver,
+            _ => Kind::Run,
         }
     }
 }

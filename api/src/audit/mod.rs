@@ -103,57 +103,94 @@ async fn append(
     change: Change,
     outcome: &str,
 ) -> Result<i64, DbErr> {
+    let seqs = append_many(tx, vec![(actor, change)], outcome).await?;
+    Ok(seqs.first().copied().unwrap_or_default())
+}
+
+/// Appends several allowed changes in one go, inside the caller's transaction: the chain head is
+/// locked and moved once for all of them (ingestion records one entry per request, and commits
+/// many requests together).
+pub async fn record_many(
+    tx: &DatabaseTransaction,
+    entries: Vec<(&Actor, Change)>,
+) -> Result<Vec<i64>, DbErr> {
+    append_many(tx, entries, "allowed").await
+}
+
+async fn append_many(
+    tx: &DatabaseTransaction,
+    entries: Vec<(&Actor, Change)>,
+    outcome: &str,
+) -> Result<Vec<i64>, DbErr> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = entries.len();
     // Lock the head first: every appender queues here, in any process.
-    tx.execute_unprepared("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-        .await?;
+    tx.execute_unprepared(&format!(
+        "UPDATE audit_head SET seq = seq + {n} WHERE id = 1"
+    ))
+    .await?;
     let head = audit_head::Entity::find_by_id(1)
         .one(tx)
         .await?
         .ok_or_else(|| {
             DbErr::RecordNotFound("audit_head row 1 (migrations not applied?)".into())
         })?;
-    let roles = canonical_json(&Value::from(actor.roles.clone()));
-    let before = change.before.as_ref().map(canonical_json);
-    let after = change.after.as_ref().map(canonical_json);
+    let first = head.seq - i64::try_from(n).unwrap_or(i64::MAX) + 1;
+    let mut prev = head.hash.clone();
+    let mut rows = Vec::with_capacity(n);
+    let mut seqs = Vec::with_capacity(n);
     let at = now_string();
-    let fields = EntryFields {
-        seq: head.seq,
-        at: &at,
-        actor: &actor.sub,
-        roles: &roles,
-        action: &change.action,
-        target: &change.target,
-        outcome,
-        before: before.as_deref(),
-        after: after.as_deref(),
-        request_id: &actor.request_id,
-        prev_hash: &head.hash,
-    };
-    let hash = fields.hash();
-    audit_entry::ActiveModel {
-        seq: Set(head.seq),
-        at: Set(at.clone()),
-        actor: Set(actor.sub.clone()),
-        roles: Set(roles.clone()),
-        action: Set(change.action.clone()),
-        target: Set(change.target.clone()),
-        outcome: Set(outcome.to_string()),
-        before: Set(before.clone()),
-        after: Set(after.clone()),
-        request_id: Set(actor.request_id.clone()),
-        prev_hash: Set(head.hash.clone()),
-        hash: Set(hash.clone()),
+    for (i, (actor, change)) in entries.into_iter().enumerate() {
+        let seq = first + i64::try_from(i).unwrap_or(i64::MAX);
+        let roles = canonical_json(&Value::from(actor.roles.clone()));
+        let before = change.before.as_ref().map(canonical_json);
+        let after = change.after.as_ref().map(canonical_json);
+        let fields = EntryFields {
+            seq,
+            at: &at,
+            actor: &actor.sub,
+            roles: &roles,
+            action: &change.action,
+            target: &change.target,
+            outcome,
+            before: before.as_deref(),
+            after: after.as_deref(),
+            request_id: &actor.request_id,
+            prev_hash: &prev,
+        };
+        let hash = fields.hash();
+        rows.push(audit_entry::ActiveModel {
+            seq: Set(seq),
+            at: Set(at.clone()),
+            actor: Set(actor.sub.clone()),
+            roles: Set(roles.clone()),
+            action: Set(change.action.clone()),
+            target: Set(change.target.clone()),
+            outcome: Set(outcome.to_string()),
+            before: Set(before.clone()),
+            after: Set(after.clone()),
+            request_id: Set(actor.request_id.clone()),
+            prev_hash: Set(prev.clone()),
+            hash: Set(hash.clone()),
+        });
+        prev = hash;
+        seqs.push(seq);
     }
-    .insert(tx)
-    .await?;
+    for chunk in rows.chunks(200) {
+        audit_entry::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(tx)
+            .await?;
+    }
     audit_head::ActiveModel {
         id: Set(1),
         seq: Set(head.seq),
-        hash: Set(hash),
+        hash: Set(prev),
     }
     .update(tx)
     .await?;
-    Ok(head.seq)
+    Ok(seqs)
 }
 
 /// The result of walking the chain.

@@ -7,7 +7,6 @@
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "lowercase")]
@@ -62,10 +61,7 @@ pub const CONNECTOR_CATEGORIES: &[&str] = &[
     "generic",
 ];
 
-pub const STEP_TYPES: &[&str] = &[
-    "validate", "dedupe", "enrich", "map", "route", "suppress", "approve", "deliver", "notify",
-    "delay",
-];
+pub use entity::documents::template::STEP_TYPES;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum,
@@ -138,88 +134,8 @@ pub enum Direction {
     Both,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PiiClass {
-    None,
-    Personal,
-    Sensitive,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContractDef {
-    pub compatibility: Compatibility,
-    pub freshness_sla_minutes: u32,
-    pub enforcement: Enforcement,
-    #[serde(default)]
-    pub key_fields: Vec<String>,
-    pub schema: Value,
-}
-
-/// A contract's compatibility mode (Confluent Schema Registry's), as the engine uses it.
-pub use crate::contracts::compat::Mode as Compatibility;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Enforcement {
-    Block,
-    Flag,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateDef {
-    #[serde(default)]
-    pub sensitive: bool,
-    pub parameters: Value,
-    pub trigger: Trigger,
-    #[serde(default)]
-    pub slots: BTreeMap<String, Slot>,
-    #[serde(default)]
-    pub reads: Vec<Read>,
-    pub steps: Vec<Step>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Trigger {
-    Event { contract: String, versions: String },
-    Schedule { cron: String },
-    Manual,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Slot {
-    pub category: String,
-    #[serde(default)]
-    pub description: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Read {
-    pub contract: String,
-    pub versions: String,
-    pub fields: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Step {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub step_type: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub reads: Vec<String>,
-    #[serde(default)]
-    pub when: Option<String>,
-    #[serde(default)]
-    pub config: Value,
-}
+pub use entity::documents::contract::{Compatibility, ContractDef, Enforcement, PiiClass};
+pub use entity::documents::template::{Read, Slot, Step, StepKind, TemplateDef, Trigger};
 
 /// Parses a document from YAML or JSON text, naming the field of any shape error.
 pub fn parse_doc(text: &str, source: &str) -> ApiResult<CatalogDoc> {
@@ -228,6 +144,18 @@ pub fn parse_doc(text: &str, source: &str) -> ApiResult<CatalogDoc> {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
         ApiError::bad_input(field, format!("{} ({source})", e.inner()))
+    })
+}
+
+/// A template definition, typed; errors name the field (`definition.steps[2].config.window`).
+pub fn template(definition: &Value) -> ApiResult<TemplateDef> {
+    TemplateDef::parse(definition).map_err(|e| {
+        let field = if e.path.is_empty() {
+            "definition".to_string()
+        } else {
+            format!("definition.{}", e.path)
+        };
+        ApiError::bad_input(field, e.message)
     })
 }
 

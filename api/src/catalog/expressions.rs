@@ -4,7 +4,6 @@
 //! functions plus the few Switchyard adds for mapping (`sha256`, `lower`, `upper`, `trim`).
 
 use crate::error::{ApiError, ApiResult};
-use serde_json::Value;
 
 const VARIABLES: &[&str] = &["event", "params"];
 
@@ -94,51 +93,8 @@ fn comprehension_variables(source: &str) -> Vec<&str> {
     out
 }
 
-/// Every CEL expression in a template step: `when`, `config.computed.*`, `config.rules[*].when`
-/// (and `check`), `config.suppress_when`.
-pub fn check_step(at: &str, step_when: Option<&str>, config: &Value) -> ApiResult<()> {
-    if let Some(w) = step_when {
-        check(&format!("{at}.when"), w)?;
-    }
-    if let Some(computed) = config.get("computed").and_then(Value::as_object) {
-        for (name, expr) in computed {
-            if let Some(src) = expr.as_str() {
-                check(&format!("{at}.config.computed.{name}"), src)?;
-            }
-        }
-    }
-    if let Some(rules) = config.get("rules").and_then(Value::as_array) {
-        for (i, rule) in rules.iter().enumerate() {
-            for key in ["when", "check"] {
-                if let Some(src) = rule.get(key).and_then(Value::as_str) {
-                    check(&format!("{at}.config.rules[{i}].{key}"), src)?;
-                }
-            }
-        }
-    }
-    if let Some(src) = config.get("suppress_when").and_then(Value::as_str) {
-        check(&format!("{at}.config.suppress_when"), src)?;
-    }
-    Ok(())
-}
-
-/// Event fields an expression reads (`event.x`, `event.x.y` → `x`).
-pub fn event_refs(expr: &str) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    for (i, _) in expr.match_indices("event.") {
-        if i > 0 && expr[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-            continue;
-        }
-        let name: String = expr[i + 6..]
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            out.insert(name);
-        }
-    }
-    out
-}
+/// Input fields an expression reads (`event.x`, `event.x.y` → `x`).
+pub use worker::runs::cel::event_refs;
 
 #[cfg(test)]
 mod tests {

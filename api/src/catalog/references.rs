@@ -2,7 +2,7 @@
 //! connector may only name canonical objects that are contracts. `batch` holds documents being
 //! applied together (the built-in catalog), which count as existing.
 
-use super::definitions::{CatalogDoc, ConnectorDef, Kind, TemplateDef, Trigger, typed};
+use super::definitions::{CatalogDoc, ConnectorDef, Kind, Trigger, template, typed};
 use crate::error::{ApiError, ApiResult};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -52,7 +52,7 @@ pub async fn check(
             Ok(())
         }
         Kind::Template => {
-            let def: TemplateDef = typed(&doc.definition)?;
+            let def = template(&doc.definition)?;
             if let Trigger::Event { contract, .. } = &def.trigger
                 && contract_schema(db, contract, batch).await?.is_none()
             {

@@ -3,8 +3,7 @@
 //! (`definition.steps[2].type`) and the rule it broke.
 
 use super::definitions::{
-    CONNECTOR_CATEGORIES, CatalogDoc, ConnectorDef, ContractDef, Kind, STEP_TYPES, TemplateDef,
-    Trigger, typed,
+    CONNECTOR_CATEGORIES, CatalogDoc, ConnectorDef, ContractDef, Kind, TemplateDef, Trigger, typed,
 };
 use crate::error::{ApiError, ApiResult};
 use serde_json::Value;
@@ -31,7 +30,7 @@ pub fn validate(doc: &CatalogDoc) -> ApiResult<()> {
     match doc.kind {
         Kind::Connector => validate_connector(&typed(&doc.definition)?),
         Kind::Contract => validate_contract(&typed(&doc.definition)?),
-        Kind::Template => validate_template(&typed(&doc.definition)?),
+        Kind::Template => validate_template(&super::definitions::template(&doc.definition)?),
     }
 }
 
@@ -260,16 +259,6 @@ fn validate_template(def: &TemplateDef) -> ApiResult<()> {
                 format!("`{}` is used by an earlier step", step.id),
             ));
         }
-        if !STEP_TYPES.contains(&step.step_type.as_str()) {
-            return Err(ApiError::bad_input(
-                format!("{at}.type"),
-                format!(
-                    "`{}` is not a step type; use one of: {}",
-                    step.step_type,
-                    STEP_TYPES.join(", ")
-                ),
-            ));
-        }
         for (j, field) in step.reads.iter().enumerate() {
             if !readable.contains(&field) {
                 return Err(ApiError::bad_input(
@@ -280,25 +269,17 @@ fn validate_template(def: &TemplateDef) -> ApiResult<()> {
                 ));
             }
         }
-        super::expressions::check_step(&at, step.when.as_deref(), &step.config)?;
-        if matches!(step.step_type.as_str(), "deliver" | "notify") {
-            let slot = step.config.get("slot").and_then(Value::as_str);
-            match slot {
-                Some(s) if def.slots.contains_key(s) => {}
-                Some(s) => {
-                    return Err(ApiError::bad_input(
-                        format!("{at}.config.slot"),
-                        format!("`{s}` is not a slot of this template"),
-                    ));
-                }
-                None => {
-                    return Err(ApiError::bad_input(
-                        format!("{at}.config.slot"),
-                        "a deliver or notify step names the slot it sends to",
-                    ));
-                }
-            }
+        if let Some(s) = step.kind.slot()
+            && !def.slots.contains_key(s)
+        {
+            return Err(ApiError::bad_input(
+                format!("{at}.config.slot"),
+                format!("`{s}` is not a slot of this template"),
+            ));
         }
+    }
+    for (field, source) in def.expressions() {
+        super::expressions::check(&format!("definition.{field}"), source)?;
     }
     Ok(())
 }

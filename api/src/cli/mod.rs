@@ -44,12 +44,15 @@ pub enum Command {
         #[arg(long)]
         no_workers: bool,
     },
-    /// Run background workers only: dispatch staged jobs, run scheduled syncs and deliver.
-    /// Start several on one PostgreSQL to scale out; each takes its own jobs.
+    /// Run background workers only: run workflow steps, scheduled syncs and deliveries.
+    /// Start several on one PostgreSQL to scale out; each claims its own jobs.
     Worker {
-        /// Jobs this process runs at once (default from `[execution] concurrency`, 16).
+        /// Delivery attempts this process makes at once (default from `[execution] concurrency`, 64).
         #[arg(long)]
         concurrency: Option<usize>,
+        /// Address of the worker's health endpoint (`/healthz`, `/readyz`, `/metrics`).
+        #[arg(long, env = "SWITCHYARD_WORKER_HEALTH_LISTEN")]
+        health_listen: Option<SocketAddr>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -207,8 +210,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::server::serve(config, !no_workers).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Worker { concurrency } => {
-            crate::server::worker(config, concurrency).await?;
+        Command::Worker {
+            concurrency,
+            health_listen,
+        } => {
+            crate::server::worker(config, concurrency, health_listen).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

@@ -2,8 +2,6 @@
 //! the connector's settings schema; the fields it marks `x-secret` are sealed at rest, never
 //! returned (masked as `********`), never written to the audit log, and rotatable.
 
-pub mod secret_box;
-
 use crate::audit::{self, Actor, Change};
 use crate::catalog::{
     self,
@@ -15,7 +13,28 @@ use entity::connection;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
-use secret_box::SecretBox;
+use worker::secrets::SecretBox;
+
+/// File in the data dir holding the generated development secret key.
+pub const DEV_KEY_FILE: &str = "secret.key";
+
+/// The box sealing connection secrets: the key from `SWITCHYARD_SECRET_KEY` (64 hex
+/// characters), or, for development, one generated once into `<data-dir>/secret.key` (0600).
+pub fn load_secret_box(data_dir: &std::path::Path) -> anyhow::Result<SecretBox> {
+    let hex_key = match std::env::var("SWITCHYARD_SECRET_KEY") {
+        Ok(k) => k,
+        Err(_) => {
+            let path = data_dir.join(DEV_KEY_FILE);
+            if !path.exists() {
+                let key: [u8; 32] = rand::random();
+                crate::fsutil::write_private(&path, hex::encode(key).as_bytes())?;
+            }
+            std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?
+        }
+    };
+    SecretBox::from_hex(&hex_key).map_err(|e| anyhow::anyhow!("SWITCHYARD_SECRET_KEY: {e}"))
+}
 use serde_json::{Map, Value};
 
 pub const MASK: &str = "********";

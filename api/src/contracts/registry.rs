@@ -7,9 +7,7 @@
 use super::compat::{self, Change};
 use crate::catalog::{
     self,
-    definitions::{
-        CatalogDoc, Compatibility, ContractDef, Kind, Lifecycle, TemplateDef, Trigger, typed,
-    },
+    definitions::{CatalogDoc, Compatibility, ContractDef, Kind, Lifecycle, Trigger, typed},
 };
 use crate::error::{ApiError, ApiResult};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -182,7 +180,7 @@ async fn consumers(
             if v.lifecycle == Lifecycle::Retired.as_str() {
                 continue;
             }
-            let Ok(def) = typed::<TemplateDef>(&v.definition) else {
+            let Ok(def) = crate::catalog::definitions::template(&v.definition) else {
                 continue;
             };
             let triggered =

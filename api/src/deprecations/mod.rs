@@ -7,7 +7,7 @@
 use crate::audit::{self, Actor, Change, now_string};
 use crate::catalog::{
     self,
-    definitions::{Kind, Lifecycle, TemplateDef, typed},
+    definitions::{Kind, Lifecycle, TemplateDef},
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Policy;
@@ -99,7 +99,7 @@ async fn template_def(
 ) -> ApiResult<Option<TemplateDef>> {
     catalog::version(db, Kind::Template, key, version)
         .await?
-        .map(|r| typed(&r.definition))
+        .map(|r| crate::catalog::definitions::template(&r.definition))
         .transpose()
 }
 

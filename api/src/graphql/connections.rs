@@ -95,6 +95,11 @@ impl ConnectionMutation {
         let st = state(ctx)?;
         let row =
             connections::rotate(&st.db, &st.policy, &st.secrets, actor(ctx)?, id, &secrets).await?;
+        // This process's workers drop the connector built with the old secrets now; others
+        // notice the changed connection within seconds.
+        if let Some(engine) = &st.engine {
+            engine.connectors.forget(id);
+        }
         Ok(row.into())
     }
 }

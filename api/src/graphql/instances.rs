@@ -18,8 +18,11 @@ pub struct Instance {
     pub params: Value,
     /// Slot → connection id.
     pub bindings: Value,
-    /// Slot → {category, fields: {field: class as sent}}: what policy allowed to leave.
+    /// Slot → {category, fields: {field: class as sent}, rules: {field: rule}, withheld:
+    /// {field: {class, rule}}}: what policy lets leave for each destination, and what it keeps.
     pub flows: Value,
+    /// Version (content hash) of the policy the flows were decided under.
+    pub policy_version: Option<String>,
     /// `pending_approval`, `active`, `paused` or `retired`.
     pub status: String,
     pub approved_by: Option<String>,
@@ -31,13 +34,15 @@ pub struct Instance {
 
 fn to_graphql(st: &crate::state::AppState, m: entity::instance::Model) -> Instance {
     let parse = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
+    let decision = entity::documents::flow::FlowDecision::parse(&m.flows).unwrap_or_default();
     Instance {
+        flows: serde_json::to_value(&decision.slots).unwrap_or(Value::Null),
+        policy_version: decision.policy_version,
         approver_roles: st
             .policy
             .roles_allowed(&catalog::object(Kind::Template, &m.template), "approve"),
         params: parse(&m.params),
         bindings: parse(&m.bindings),
-        flows: parse(&m.flows),
         id: m.id,
         template: m.template,
         template_version: m.template_version,

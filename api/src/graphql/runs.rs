@@ -1,17 +1,17 @@
-//! Runs, deliveries and dead letters of workflow instances; replaying dead letters; running a
-//! scheduled instance now. Reading needs `read` on the instance's template; changing needs
-//! `instantiate` on it (the same permission that created the instance).
+//! Runs, deliveries and dead letters of workflow instances, and what people do to them
+//! (approve or reject a waiting run, run a scheduled instance now, replay dead letters). Reading
+//! needs `read` on the instance's template; the writes live in the runs service (`crate::runs`),
+//! resolvers only map arguments and results.
 
 use super::{actor, state};
-use crate::audit::{self, Change};
 use crate::catalog::{self, definitions::Kind};
 use crate::error::ApiError;
-use crate::execution::{outbox, replay};
+use crate::runs::replay;
 use async_graphql::{Context, Object, Result, SimpleObject};
+use entity::status::DeliveryStatus;
 use entity::{delivery, instance, run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde_json::{Value, json};
-use worker::jobs::{Job, JobV1};
+use serde_json::Value;
 
 /// One unit of work of an instance: an event it handled, or a scheduled sync.
 #[derive(SimpleObject)]
@@ -66,7 +66,7 @@ fn to_run(m: run::Model) -> Run {
         id: m.id,
         instance: m.instance_id,
         event_id: m.event_id,
-        status: m.status,
+        status: m.status.as_str().to_string(),
         step: m.step,
         detail: m.detail,
         started_at: m.started_at,
@@ -88,7 +88,7 @@ fn to_delivery(m: delivery::Model) -> Delivery {
         connection: m.connection_id,
         connector: m.connector,
         idempotency_key: m.idempotency_key,
-        status: m.status,
+        status: m.status.as_str().to_string(),
         attempts: m.attempts,
         response_code: m.last_status_code,
         error: m.last_error,
@@ -122,32 +122,6 @@ async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance:
         &catalog::object(Kind::Template, &row.template),
         act,
     )?;
-    Ok(row)
-}
-
-/// Loads instance `id` for a change (`verb` on `target`): `catalog::authorize` records a
-/// denied attempt in the audit log.
-async fn instance_to_change(
-    ctx: &Context<'_>,
-    id: i64,
-    act: &str,
-    (verb, target): (&str, &str),
-) -> Result<instance::Model> {
-    let st = state(ctx)?;
-    let row = instance::Entity::find_by_id(id)
-        .one(&st.db)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
-    catalog::authorize(
-        &st.db,
-        &st.policy,
-        actor(ctx)?,
-        (&catalog::object(Kind::Template, &row.template), act),
-        verb,
-        target,
-    )
-    .await?;
     Ok(row)
 }
 
@@ -201,7 +175,7 @@ impl RunQuery {
         instance_for(ctx, instance, "read").await?;
         let rows = delivery::Entity::find()
             .filter(delivery::Column::InstanceId.eq(instance))
-            .filter(delivery::Column::Status.eq("dead"))
+            .filter(delivery::Column::Status.eq(DeliveryStatus::Dead.as_str()))
             .order_by_desc(delivery::Column::Id)
             .limit(limit(first)?)
             .all(&state(ctx)?.db)
@@ -232,7 +206,7 @@ impl RunMutation {
                 return Err(ApiError::bad_input("ids", "give either `ids` or `instance`").into());
             }
         };
-        let out = replay::replay(&st.db, &st.policy, actor(ctx)?, selection).await?;
+        let out = crate::runs::replay(st, actor(ctx)?, selection).await?;
         Ok(out
             .into_iter()
             .map(|r| ReplayResult {
@@ -243,142 +217,22 @@ impl RunMutation {
             .collect())
     }
 
-    /// Lets a run waiting at an `approve` step continue. Needs `approve` on the template and a
-    /// different person than the instance's owner (four eyes).
+    /// Lets a run waiting at an `approve` step continue. Needs `approve` on the template, a
+    /// different person than the instance's owner (four eyes), and the step's role if it names one.
     async fn approve_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
-        decide_run(ctx, id, true).await
+        let run = crate::runs::decide(state(ctx)?, actor(ctx)?, id, true).await?;
+        Ok(to_run(run))
     }
 
     /// Ends a run waiting at an `approve` step without delivering anything.
     async fn reject_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
-        decide_run(ctx, id, false).await
+        let run = crate::runs::decide(state(ctx)?, actor(ctx)?, id, false).await?;
+        Ok(to_run(run))
     }
 
     /// Runs a scheduled instance (audience sync, reporting export) now instead of waiting for
     /// its schedule. Returns the tick it was queued for.
     async fn run_instance_now(&self, ctx: &Context<'_>, id: i64) -> Result<String> {
-        let st = state(ctx)?;
-        let act = actor(ctx)?;
-        let target = format!("instance:{id}");
-        let row = instance_to_change(ctx, id, "instantiate", ("instance.run_now", &target)).await?;
-        if row.status != "active" {
-            return Err(
-                ApiError::Conflict(format!("status: instance {id} is {}", row.status)).into(),
-            );
-        }
-        if row.trigger_contract.is_some() {
-            return Err(ApiError::bad_input(
-                "id",
-                "this instance runs on events, not on a schedule",
-            )
-            .into());
-        }
-        let tick = audit::now_string();
-        let job = Job::V1(JobV1::Tick {
-            instance_id: id,
-            tick: tick.clone(),
-        });
-        let tx = crate::db::begin_write(&st.db)
-            .await
-            .map_err(ApiError::from)?;
-        outbox::stage(&tx, vec![outbox::row(&job, chrono::Utc::now())])
-            .await
-            .map_err(ApiError::from)?;
-        audit::record(
-            &tx,
-            act,
-            Change {
-                action: "instance.run_now".into(),
-                target,
-                before: None,
-                after: Some(json!({ "tick": tick })),
-            },
-        )
-        .await
-        .map_err(ApiError::from)?;
-        outbox::commit(tx).await.map_err(ApiError::from)?;
-        Ok(tick)
+        Ok(crate::runs::run_now(state(ctx)?, actor(ctx)?, id).await?)
     }
-}
-
-/// Approves (continues) or rejects a run parked at an `approve` step.
-async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
-    use sea_orm::{ActiveModelTrait, Set};
-    let st = state(ctx)?;
-    let act = actor(ctx)?;
-    let verb = if approve { "run.approve" } else { "run.reject" };
-    let target = format!("run:{id}");
-    let row = run::Entity::find_by_id(id)
-        .one(&st.db)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::NotFound(format!("id: no run {id}")))?;
-    let inst = instance_to_change(ctx, row.instance_id, "approve", (verb, &target)).await?;
-    if inst.owner == act.sub {
-        return Err(ApiError::Forbidden(
-            "four eyes: the owner of the workflow cannot approve its runs".into(),
-        )
-        .into());
-    }
-    if row.status != "waiting_approval" {
-        return Err(ApiError::Conflict(format!(
-            "status: run {id} is {}, not waiting for approval",
-            row.status
-        ))
-        .into());
-    }
-    let version = catalog::version(
-        &st.db,
-        Kind::Template,
-        &inst.template,
-        &inst.template_version,
-    )
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("template version {}", inst.template_version)))?;
-    let def: crate::catalog::definitions::TemplateDef =
-        crate::catalog::definitions::typed(&version.definition)?;
-    let index = def
-        .steps
-        .iter()
-        .position(|s| Some(&s.id) == row.step.as_ref())
-        .ok_or_else(|| ApiError::internal("the run's approve step is gone"))?;
-    let tx = crate::db::begin_write(&st.db)
-        .await
-        .map_err(ApiError::from)?;
-    if approve && let Some(event_id) = row.event_id.clone() {
-        let job = Job::V1(JobV1::Run {
-            instance_id: inst.id,
-            event_id,
-            from_step: Some(u32::try_from(index + 1).unwrap_or(u32::MAX)),
-        });
-        outbox::stage(&tx, vec![outbox::row(&job, chrono::Utc::now())])
-            .await
-            .map_err(ApiError::from)?;
-    }
-    let before = row.status.clone();
-    let mut active: run::ActiveModel = row.into();
-    active.status = Set(if approve { "running" } else { "rejected" }.into());
-    active.detail = Set(Some(format!(
-        "{} by {}",
-        if approve { "approved" } else { "rejected" },
-        act.sub
-    )));
-    if !approve {
-        active.finished_at = Set(Some(audit::now_string()));
-    }
-    let updated = active.update(&tx).await.map_err(ApiError::from)?;
-    audit::record(
-        &tx,
-        act,
-        Change {
-            action: verb.into(),
-            target,
-            before: Some(json!({ "status": before })),
-            after: Some(json!({ "status": updated.status })),
-        },
-    )
-    .await
-    .map_err(ApiError::from)?;
-    outbox::commit(tx).await.map_err(ApiError::from)?;
-    Ok(to_run(updated))
 }

@@ -7,6 +7,7 @@
 //! the violations; `block` mode rejects them. Violations always feed the drift counters.
 
 pub mod envelope;
+pub mod fanout;
 pub mod routes;
 pub mod segment;
 pub mod store;
@@ -233,7 +234,15 @@ pub async fn ingest(
         roles: vec![],
         request_id: uuid::Uuid::now_v7().to_string(),
     };
-    let existing = store::commit(&state.db, rows, &drift, &upserts, &source).await?;
+    let existing = state
+        .ingest
+        .commit(store::Batch {
+            rows,
+            drift,
+            contacts: upserts,
+            source,
+        })
+        .await?;
     for (i, id, violations) in pending {
         let status = if existing.contains(&id) {
             Status::Duplicate

@@ -1,5 +1,6 @@
-//! Writing one request's accepted events and drift counters in one transaction. The caller
-//! answers only after `commit` returned, so an acknowledged event is on disk.
+//! Writing requests' accepted events, their run jobs, audit entries, drift counters and contact
+//! upserts in one transaction (group commit). The caller answers only after `commit` returned,
+//! so an acknowledged event is on disk.
 
 use super::Violation;
 use crate::db::begin_write;
@@ -10,6 +11,8 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Most distinct drift rows kept per contract; beyond it new kinds of violation are only counted
 /// in existing rows.
@@ -47,27 +50,105 @@ pub fn observe(drift: &mut Drift, contract: &str, version: &str, violations: &[V
     }
 }
 
-/// Inserts the events whose ids are new and records drift; returns the ids that already
-/// existed (duplicates), which were not written. `rows` must not repeat an id.
-///
-/// In the same transaction: a run is staged in the outbox for every active instance each new
-/// event triggers, and one audit entry records what the source's request added.
-pub async fn commit(
+/// One request's writes, waiting for the group commit.
+pub struct Batch {
+    pub rows: Vec<event::ActiveModel>,
+    pub drift: Drift,
+    pub contacts: Vec<super::ContactUpsert>,
+    pub source: crate::audit::Actor,
+}
+
+type Reply = oneshot::Sender<Result<HashSet<String>, String>>;
+
+/// Most events committed in one transaction.
+const GROUP_EVENTS: usize = 5_000;
+
+/// Group commit for ingestion: concurrent requests share one transaction (and, on SQLite, one
+/// fsync); each is answered only after that transaction committed, so an acknowledged event is
+/// on disk. A request waits for no one: the committer takes whatever arrived while the previous
+/// transaction committed. A transaction that fails is retried request by request, so one bad
+/// request cannot fail the others.
+pub struct Committer {
+    tx: mpsc::UnboundedSender<(Batch, Reply)>,
+}
+
+impl Committer {
+    /// Starts the committer. With `engine` (workers in this process), the runs it stages are
+    /// claimed for that engine and handed to it after the commit.
+    pub fn start(db: DatabaseConnection, engine: Option<Arc<worker::Engine>>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Batch, Reply)>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut events = first.0.rows.len();
+                let mut group = vec![first];
+                while events < GROUP_EVENTS {
+                    match rx.try_recv() {
+                        Ok(next) => {
+                            events += next.0.rows.len();
+                            group.push(next);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let (batches, replies): (Vec<Batch>, Vec<Reply>) = group.into_iter().unzip();
+                match commit_group(&db, engine.as_deref(), &batches).await {
+                    Ok(existing) => {
+                        for (reply, e) in replies.into_iter().zip(existing) {
+                            let _ = reply.send(Ok(e));
+                        }
+                    }
+                    Err(e) if batches.len() == 1 => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                    Err(_) => {
+                        for (batch, reply) in batches.into_iter().zip(replies) {
+                            let one = std::slice::from_ref(&batch);
+                            let r = commit_group(&db, engine.as_deref(), one).await;
+                            let _ = reply.send(
+                                r.map(|mut v| v.pop().unwrap_or_default())
+                                    .map_err(|e| e.to_string()),
+                            );
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Inserts the events whose ids are new and records drift; returns the ids that already
+    /// existed (duplicates), which were not written. `batch.rows` must not repeat an id.
+    pub async fn commit(&self, batch: Batch) -> Result<HashSet<String>, DbErr> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((batch, reply))
+            .map_err(|_| DbErr::Custom("the ingestion committer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DbErr::Custom("the ingestion committer has stopped".into()))?
+            .map_err(DbErr::Custom)
+    }
+}
+
+/// Writes several requests in one transaction: their events (new ids only), one run job per
+/// matching active instance, one audit entry per request that stored events, drift counters
+/// and contact upserts. Returns, per request, the ids that already existed.
+async fn commit_group(
     db: &DatabaseConnection,
-    rows: Vec<event::ActiveModel>,
-    drift: &Drift,
-    contacts: &[super::ContactUpsert],
-    source: &crate::audit::Actor,
-) -> Result<HashSet<String>, DbErr> {
+    engine: Option<&worker::Engine>,
+    batches: &[Batch],
+) -> Result<Vec<HashSet<String>>, DbErr> {
     let tx = begin_write(db).await?;
-    let ids: Vec<String> = rows
+    let all: Vec<event::ActiveModel> = batches
         .iter()
-        .filter_map(|r| r.id.try_as_ref().cloned())
+        .flat_map(|b| b.rows.iter().cloned())
         .collect();
     // `ON CONFLICT DO NOTHING RETURNING id`: ids already stored — by an earlier request or by a
     // concurrent one on another connection — are skipped, never an error, and we learn which.
     let mut inserted: HashSet<String> = HashSet::new();
-    for chunk in rows.chunks(500) {
+    for chunk in all.chunks(500) {
         let result = event::Entity::insert_many(chunk.to_vec())
             .on_conflict_do_nothing_on([event::Column::Id])
             .exec_with_returning_keys(&tx)
@@ -76,41 +157,79 @@ pub async fn commit(
             inserted.extend(keys);
         }
     }
-    let existing: HashSet<String> = ids
-        .into_iter()
-        .filter(|id| !inserted.contains(id))
-        .collect();
-    let stored: Vec<crate::execution::outbox::Stored<'_>> = rows
-        .iter()
-        .filter_map(|r| {
-            let id = r.id.try_as_ref()?;
-            inserted.contains(id).then_some(())?;
-            Some(crate::execution::outbox::Stored {
-                id: id.as_str(),
-                contract: r.event_type.try_as_ref()?.as_str(),
-                version: r.version.try_as_ref()?.as_str(),
-            })
-        })
-        .collect();
-    let staged = crate::execution::outbox::fan_out(&tx, &stored).await?;
-    if !stored.is_empty() {
-        crate::audit::record(
-            &tx,
-            source,
+    let mut stored_per: Vec<Vec<super::fanout::Stored<'_>>> = Vec::with_capacity(batches.len());
+    let mut existing_per = Vec::with_capacity(batches.len());
+    for b in batches {
+        let mut stored = Vec::new();
+        let mut existing = HashSet::new();
+        for r in &b.rows {
+            let Some(id) = r.id.try_as_ref() else {
+                continue;
+            };
+            if inserted.remove(id) {
+                stored.push(super::fanout::Stored {
+                    id: id.as_str(),
+                    contract: r.event_type.try_as_ref().map_or("", String::as_str),
+                    version: r.version.try_as_ref().map_or("", String::as_str),
+                });
+            } else {
+                existing.insert(id.clone());
+            }
+        }
+        stored_per.push(stored);
+        existing_per.push(existing);
+    }
+    let claim = engine.and_then(worker::Engine::local_claim);
+    let all_stored: Vec<&super::fanout::Stored<'_>> = stored_per.iter().flatten().collect();
+    let (staged, claimed) = super::fanout::fan_out(&tx, &all_stored, claim.as_ref()).await?;
+    let mut entries = Vec::new();
+    for (b, stored) in batches.iter().zip(&stored_per) {
+        if stored.is_empty() {
+            continue;
+        }
+        let runs: usize = stored
+            .iter()
+            .map(|s| staged.get(s.id).copied().unwrap_or(0))
+            .sum();
+        entries.push((
+            &b.source,
             crate::audit::Change {
                 action: "events.ingest".into(),
-                target: source.sub.clone(),
+                target: b.source.sub.clone(),
                 before: None,
                 after: Some(serde_json::json!({
                     "accepted": stored.len(),
                     "first_id": stored.first().map(|s| s.id),
                     "last_id": stored.last().map(|s| s.id),
-                    "runs_staged": staged,
+                    "runs_staged": runs,
                 })),
             },
-        )
-        .await?;
+        ));
     }
+    crate::audit::record_many(&tx, entries).await?;
+    let mut drift = Drift::new();
+    for b in batches {
+        for (k, (n, msg)) in &b.drift {
+            let e = drift.entry(k.clone()).or_insert((0, String::new()));
+            e.0 += n;
+            e.1 = msg.clone();
+        }
+    }
+    record_drift(&tx, &drift).await?;
+    for b in batches {
+        for (external_id, email, traits) in &b.contacts {
+            upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
+        }
+    }
+    tx.commit().await?;
+    if let Some(engine) = engine {
+        engine.hand_over(claimed);
+        engine.wake.runs.notify_one();
+    }
+    Ok(existing_per)
+}
+
+async fn record_drift(tx: &worker::db::WriteTx, drift: &Drift) -> Result<(), DbErr> {
     let now = crate::audit::now_string();
     for ((contract, version, rule, pointer), (count, message)) in drift {
         let updated = contract_drift::Entity::update_many()
@@ -127,14 +246,14 @@ pub async fn commit(
             .filter(contract_drift::Column::Version.eq(version.as_str()))
             .filter(contract_drift::Column::Rule.eq(rule.as_str()))
             .filter(contract_drift::Column::Pointer.eq(pointer.as_str()))
-            .exec(&tx)
+            .exec(tx)
             .await?;
         if updated.rows_affected > 0 {
             continue;
         }
         let rows_for_contract = contract_drift::Entity::find()
             .filter(contract_drift::Column::Contract.eq(contract.as_str()))
-            .count(&tx)
+            .count(tx)
             .await?;
         if rows_for_contract >= MAX_DRIFT_ROWS_PER_CONTRACT {
             continue;
@@ -150,19 +269,15 @@ pub async fn commit(
             last_message: Set(message.clone()),
             ..Default::default()
         }
-        .insert(&tx)
+        .insert(tx)
         .await?;
     }
-    for (external_id, email, traits) in contacts {
-        upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
-    }
-    crate::execution::outbox::commit(tx).await?;
-    Ok(existing)
+    Ok(())
 }
 
 /// Merges `traits` into the contact `external_id` (created if new).
 async fn upsert_contact(
-    tx: &sea_orm::DatabaseTransaction,
+    tx: &worker::db::WriteTx,
     external_id: &str,
     email: Option<&str>,
     traits: &serde_json::Value,

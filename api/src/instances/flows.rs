@@ -1,23 +1,16 @@
-//! Which data reaches which destination, decided at instantiation. For each `deliver` or `notify`
+//! Which data reaches which destination, decided under policy. For each `deliver` or `notify`
 //! step we work out the fields it sends and their PII class, then ask the policy (subject
 //! `flows`, object `flow:<class>:<destination category>`, action `send`) and the connector's own
 //! declared data classes. A field hashed by a preceding map step (`sha256(…event.f…)`) travels as
-//! class `hashed`. The result — allowed fields per slot — is stored with the instance.
+//! class `hashed`. The result — per slot, the fields allowed with the rule that allowed each, and
+//! the fields withheld with the rule that withheld each — is stored with the instance, with the
+//! version of the policy it was decided under; workers apply it (`worker::runs::fields`).
 
-use crate::catalog::definitions::{Step, TemplateDef};
+use crate::catalog::definitions::{StepKind, TemplateDef};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Policy;
-use serde::Serialize;
-use serde_json::Value;
+use entity::documents::flow::{FlowDecision, SlotFlow, Withheld};
 use std::collections::{BTreeMap, HashMap};
-
-/// What may reach one slot.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Flow {
-    pub category: String,
-    /// Field → class as sent (`none`, `personal`, `sensitive`, `hashed`).
-    pub fields: BTreeMap<String, String>,
-}
 
 /// A destination bound to a slot: its connector category and declared data classes.
 pub struct Destination {
@@ -25,30 +18,26 @@ pub struct Destination {
     pub data_classes: Vec<String>,
 }
 
-/// Fields a step sends, with whether each is hashed on the way.
-fn sent_fields(steps: &[Step], i: usize) -> Vec<(String, bool)> {
+/// Fields step `i` sends, with whether each is hashed on the way.
+fn sent_fields(def: &TemplateDef, i: usize) -> Vec<(String, bool)> {
+    let steps = &def.steps;
     let step = &steps[i];
     let mut out: Vec<(String, bool)> = step.reads.iter().map(|f| (f.clone(), false)).collect();
-    if step.step_type == "notify" {
+    if matches!(step.kind, StepKind::Notify(_)) {
         return out;
     }
-    match steps[..i].iter().rev().find(|s| s.step_type == "map") {
-        Some(map) => {
-            if let Some(fields) = map.config.get("fields").and_then(Value::as_object) {
-                out.extend(
-                    fields
-                        .values()
-                        .filter_map(Value::as_str)
-                        .map(|f| (f.to_string(), false)),
-                );
-            }
-            if let Some(computed) = map.config.get("computed").and_then(Value::as_object) {
-                for expr in computed.values().filter_map(Value::as_str) {
-                    let hashed = expr.contains("sha256(");
-                    let refs = crate::catalog::expressions::event_refs(expr);
-                    for f in map.reads.iter().filter(|f| refs.contains(*f)) {
-                        out.push((f.clone(), hashed));
-                    }
+    let map = steps[..i].iter().rev().find_map(|s| match &s.kind {
+        StepKind::Map(cfg) => Some((s, cfg)),
+        _ => None,
+    });
+    match map {
+        Some((map_step, cfg)) => {
+            out.extend(cfg.fields.values().map(|f| (f.clone(), false)));
+            for expr in cfg.computed.values() {
+                let hashed = expr.contains("sha256(");
+                let refs = crate::catalog::expressions::event_refs(expr);
+                for f in map_step.reads.iter().filter(|f| refs.contains(*f)) {
+                    out.push((f.clone(), hashed));
                 }
             }
         }
@@ -61,29 +50,43 @@ fn sent_fields(steps: &[Step], i: usize) -> Vec<(String, bool)> {
     out
 }
 
-/// Decides every flow of `def`; `FORBIDDEN` naming the field, class, destination and rule.
-pub fn decide(
+/// One field's verdict towards one destination: `Ok(rule)` allowed, `Err(reason)` withheld.
+fn judge(policy: &Policy, class: &str, dest: &Destination) -> Result<String, String> {
+    let object = format!("flow:{class}:{}", dest.category);
+    let decision = policy.decide_for(&["flows".to_string()], &object, "send");
+    let connector_accepts =
+        class == "hashed" || class == "none" || dest.data_classes.iter().any(|c| c == class);
+    if !connector_accepts {
+        return Err(format!("the connector does not accept `{class}` data"));
+    }
+    match (decision.allowed, decision.rule) {
+        (true, Some(rule)) => Ok(rule),
+        (true, None) => Ok("allowed".into()),
+        (false, Some(rule)) => Err(format!("denied by {rule}")),
+        (false, None) => Err("no policy rule allows it".into()),
+    }
+}
+
+/// Decides every flow of `def` under `policy`: what each slot may receive, and what it may not.
+pub fn decide_all(
     policy: &Policy,
     def: &TemplateDef,
     pii: &HashMap<String, String>,
     destinations: &HashMap<String, Destination>,
-) -> ApiResult<BTreeMap<String, Flow>> {
-    let mut flows: BTreeMap<String, Flow> = BTreeMap::new();
+) -> FlowDecision {
+    let mut slots: BTreeMap<String, SlotFlow> = BTreeMap::new();
     for (i, step) in def.steps.iter().enumerate() {
-        if !matches!(step.step_type.as_str(), "deliver" | "notify") {
-            continue;
-        }
-        let Some(slot) = step.config.get("slot").and_then(Value::as_str) else {
+        let Some(slot) = step.kind.slot() else {
             continue;
         };
         let Some(dest) = destinations.get(slot) else {
             continue;
         };
-        let flow = flows.entry(slot.to_string()).or_insert_with(|| Flow {
+        let flow = slots.entry(slot.to_string()).or_insert_with(|| SlotFlow {
             category: dest.category.clone(),
-            fields: BTreeMap::new(),
+            ..SlotFlow::default()
         });
-        for (field, hashed) in sent_fields(&def.steps, i) {
+        for (field, hashed) in sent_fields(def, i) {
             let raw = pii.get(&field).map_or("none", String::as_str);
             let class = if hashed && raw != "none" {
                 "hashed"
@@ -94,27 +97,56 @@ pub fn decide(
             if flow.fields.get(&field).is_some_and(|c| c != "hashed") {
                 continue;
             }
-            let object = format!("flow:{class}:{}", dest.category);
-            let decision = policy.decide_for(&["flows".to_string()], &object, "send");
-            let connector_accepts = class == "hashed"
-                || class == "none"
-                || dest.data_classes.iter().any(|c| c == class);
-            if !decision.allowed || !connector_accepts {
-                let why = if !connector_accepts {
-                    format!("the connector does not accept `{class}` data")
-                } else {
-                    decision.rule.map_or_else(
-                        || "no policy rule allows it".to_string(),
-                        |r| format!("denied by {r}"),
-                    )
-                };
-                return Err(ApiError::Forbidden(format!(
-                    "definition.steps[{i}]: field `{field}` ({class}) may not flow to a {} destination (slot `{slot}`, step `{}`): {why}",
-                    dest.category, step.id
-                )));
+            match judge(policy, class, dest) {
+                Ok(rule) => {
+                    flow.withheld.remove(&field);
+                    flow.fields.insert(field.clone(), class.to_string());
+                    flow.rules.insert(field, rule);
+                }
+                Err(reason) => {
+                    if !flow.fields.contains_key(&field) {
+                        flow.withheld.insert(
+                            field,
+                            Withheld {
+                                class: class.to_string(),
+                                rule: reason,
+                            },
+                        );
+                    }
+                }
             }
-            flow.fields.insert(field, class.to_string());
         }
     }
-    Ok(flows)
+    FlowDecision {
+        policy_version: Some(policy.version()),
+        slots,
+    }
+}
+
+/// Decides every flow of `def`; `FORBIDDEN` naming the field, class, destination and rule when a
+/// field the template sends may not go where it goes.
+pub fn decide(
+    policy: &Policy,
+    def: &TemplateDef,
+    pii: &HashMap<String, String>,
+    destinations: &HashMap<String, Destination>,
+) -> ApiResult<FlowDecision> {
+    let decided = decide_all(policy, def, pii, destinations);
+    for (i, step) in def.steps.iter().enumerate() {
+        let Some(slot) = step.kind.slot() else {
+            continue;
+        };
+        let Some(flow) = decided.slots.get(slot) else {
+            continue;
+        };
+        for (field, _) in sent_fields(def, i) {
+            if let Some(w) = flow.withheld.get(&field) {
+                return Err(ApiError::Forbidden(format!(
+                    "definition.steps[{i}]: field `{field}` ({}) may not flow to a {} destination (slot `{slot}`, step `{}`): {}",
+                    w.class, flow.category, step.id, w.rule
+                )));
+            }
+        }
+    }
+    Ok(decided)
 }

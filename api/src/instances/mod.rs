@@ -57,7 +57,10 @@ async fn template_version(
             row.lifecycle
         )));
     }
-    Ok((row.version, typed(&row.definition)?))
+    Ok((
+        row.version,
+        crate::catalog::definitions::template(&row.definition)?,
+    ))
 }
 
 /// `params` with the schema's `default`s filled in for absent properties (recursively), so

@@ -37,86 +37,9 @@ use serde_json::Value;
 
 pub use kinds::{ChangeKind, Policy};
 
-/// A contract's compatibility mode, as in Confluent Schema Registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Mode {
-    Backward,
-    BackwardTransitive,
-    Forward,
-    ForwardTransitive,
-    Full,
-    FullTransitive,
-    None,
-}
-
-impl Mode {
-    /// Every mode, in declaration order.
-    pub const ALL: [Mode; 7] = [
-        Mode::Backward,
-        Mode::BackwardTransitive,
-        Mode::Forward,
-        Mode::ForwardTransitive,
-        Mode::Full,
-        Mode::FullTransitive,
-        Mode::None,
-    ];
-
-    /// The Confluent name, e.g. `FULL_TRANSITIVE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Backward => "BACKWARD",
-            Mode::BackwardTransitive => "BACKWARD_TRANSITIVE",
-            Mode::Forward => "FORWARD",
-            Mode::ForwardTransitive => "FORWARD_TRANSITIVE",
-            Mode::Full => "FULL",
-            Mode::FullTransitive => "FULL_TRANSITIVE",
-            Mode::None => "NONE",
-        }
-    }
-
-    /// Whether every registered version is checked, not only the latest.
-    pub fn is_transitive(self) -> bool {
-        matches!(
-            self,
-            Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
-        )
-    }
-
-    /// Whether new readers must read old data.
-    pub fn checks_backward(self) -> bool {
-        matches!(
-            self,
-            Mode::Backward | Mode::BackwardTransitive | Mode::Full | Mode::FullTransitive
-        )
-    }
-
-    /// Whether old readers must read new data.
-    pub fn checks_forward(self) -> bool {
-        matches!(
-            self,
-            Mode::Forward | Mode::ForwardTransitive | Mode::Full | Mode::FullTransitive
-        )
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let wanted = s.trim().to_ascii_uppercase().replace('-', "_");
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == wanted)
-            .ok_or_else(|| format!("unknown compatibility mode `{s}` (expected one of BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE, NONE)"))
-    }
-}
+/// A contract's compatibility mode, as in Confluent Schema Registry (the typed shape lives with
+/// the contract document in `entity`).
+pub use entity::documents::contract::Compatibility as Mode;
 
 /// One structural difference between two schemas.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

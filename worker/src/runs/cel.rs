@@ -1,6 +1,6 @@
 //! Evaluating the CEL expressions of template steps at run time. They were compiled and
-//! checked at publish time (`catalog::expressions`); here each is compiled once per process and
-//! evaluated against `event` (the event payload plus what earlier steps added) and `params`.
+//! checked at publish time (`api::catalog::expressions`); here each is compiled once per process
+//! and evaluated against `event` (the input plus what earlier steps added) and `params`.
 
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
@@ -46,6 +46,24 @@ pub fn eval(source: &str, event: &Value, params: &Value) -> Result<Value, String
         .execute(&ctx)
         .map_err(|e| format!("`{source}`: {e}"))?;
     Ok(to_json(&value))
+}
+
+/// Input fields an expression reads (`event.x`, `event.x.y` → `x`).
+pub fn event_refs(expr: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in expr.match_indices("event.") {
+        if i > 0 && expr[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = expr[i + 6..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            out.insert(name);
+        }
+    }
+    out
 }
 
 /// A condition: must evaluate to a boolean.

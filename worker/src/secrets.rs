@@ -1,41 +1,31 @@
-//! Sealing connection secrets at rest with AES-256-GCM. The key comes from
-//! `SWITCHYARD_SECRET_KEY` (64 hex characters) or, for development, is generated once into
-//! `<data-dir>/secret.key` (mode 0600). Each seal uses a fresh random 96-bit nonce. This module
-//! never logs or returns plaintext except to the caller of `open`.
+//! Sealing connection secrets at rest with AES-256-GCM. Each seal uses a fresh random 96-bit
+//! nonce. The key itself is loaded by the control plane (`api::connections::load_secret_box`:
+//! `SWITCHYARD_SECRET_KEY`, or a development key file); workers get the same box to open the
+//! secrets of the connections they deliver to. This module never logs or returns plaintext
+//! except to the caller of `open`.
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit};
 use base64::Engine as _;
-use std::path::Path;
 
-pub const DEV_KEY_FILE: &str = "secret.key";
 const PREFIX: &str = "v1:";
+
+/// Sealing or opening failed; the message never contains the value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SecretError(&'static str);
 
 pub struct SecretBox {
     cipher: Aes256Gcm,
 }
 
 impl SecretBox {
-    /// The configured key, or the development key in `data_dir` (created on first use).
-    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
-        let hex_key = match std::env::var("SWITCHYARD_SECRET_KEY") {
-            Ok(k) => k,
-            Err(_) => {
-                let path = data_dir.join(DEV_KEY_FILE);
-                if !path.exists() {
-                    let key: [u8; 32] = rand::random();
-                    crate::fsutil::write_private(&path, hex::encode(key).as_bytes())?;
-                }
-                std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?
-            }
-        };
+    /// A box from a key given as 64 hex characters.
+    pub fn from_hex(hex_key: &str) -> Result<Self, SecretError> {
         let bytes: [u8; 32] = hex::decode(hex_key.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                anyhow::anyhow!("SWITCHYARD_SECRET_KEY: must be 64 hex characters (32 bytes)")
-            })?;
+            .ok_or(SecretError("must be 64 hex characters (32 bytes)"))?;
         Ok(Self::from_key(&bytes))
     }
 
@@ -46,12 +36,12 @@ impl SecretBox {
     }
 
     /// Encrypts `plaintext`; the result is safe to store.
-    pub fn seal(&self, plaintext: &[u8]) -> anyhow::Result<String> {
+    pub fn seal(&self, plaintext: &[u8]) -> Result<String, SecretError> {
         let nonce: [u8; 12] = rand::random();
         let ciphertext = self
             .cipher
             .encrypt((&nonce).into(), plaintext)
-            .map_err(|_| anyhow::anyhow!("sealing failed"))?;
+            .map_err(|_| SecretError("sealing failed"))?;
         let mut out = nonce.to_vec();
         out.extend(ciphertext);
         Ok(format!(
@@ -61,26 +51,24 @@ impl SecretBox {
     }
 
     /// Decrypts a value made by [`seal`](Self::seal) with the same key.
-    pub fn open(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SecretError> {
         let body = sealed
             .strip_prefix(PREFIX)
-            .ok_or_else(|| anyhow::anyhow!("sealed value has an unknown format"))?;
+            .ok_or(SecretError("sealed value has an unknown format"))?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|_| anyhow::anyhow!("sealed value is not base64"))?;
+            .map_err(|_| SecretError("sealed value is not base64"))?;
         if bytes.len() < 12 {
-            anyhow::bail!("sealed value is too short");
+            return Err(SecretError("sealed value is too short"));
         }
         let (nonce, ciphertext) = bytes.split_at(12);
         let nonce: [u8; 12] = nonce
             .try_into()
-            .map_err(|_| anyhow::anyhow!("sealed value is too short"))?;
+            .map_err(|_| SecretError("sealed value is too short"))?;
         self.cipher
             .decrypt((&nonce).into(), ciphertext)
             .map_err(|_| {
-                anyhow::anyhow!(
-                    "sealed value does not decrypt with this key (wrong key or tampered)"
-                )
+                SecretError("sealed value does not decrypt with this key (wrong key or tampered)")
             })
     }
 }

@@ -2,19 +2,19 @@
 //! policy and contracts — the instance's flows are decided again, so a field that may no longer
 //! reach that destination (a policy change, a contract now marking it sensitive) stops the
 //! replay of that letter, with the reason. Allowed letters get one more attempt, staged in the
-//! outbox in the same transaction as the audit entry.
+//! same transaction as the audit entry.
 
-use super::outbox;
 use crate::audit::{self, Actor, Change, now_string};
 use crate::catalog::{self, definitions::Kind};
 use crate::error::{ApiError, ApiResult};
 use crate::instances::{self, flows};
 use crate::policy::Policy;
+use entity::status::DeliveryStatus;
 use entity::{delivery, instance};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 use std::collections::BTreeMap;
-use worker::jobs::{Job, JobV1};
+use worker::queue::{self, NewJob};
 
 /// The answer for one dead letter.
 #[derive(Debug, Clone)]
@@ -37,7 +37,8 @@ pub async fn replay(
     actor: &Actor,
     selection: Selection,
 ) -> ApiResult<Vec<Replayed>> {
-    let mut q = delivery::Entity::find().filter(delivery::Column::Status.eq("dead"));
+    let mut q =
+        delivery::Entity::find().filter(delivery::Column::Status.eq(DeliveryStatus::Dead.as_str()));
     q = match &selection {
         Selection::Ids(ids) if ids.is_empty() || ids.len() > 1000 => {
             return Err(ApiError::bad_input("ids", "give 1 to 1,000 delivery ids"));
@@ -82,7 +83,7 @@ pub async fn replay(
                 Err(e) => Some(e.clone()),
                 // `decide` refuses when any field the template sends may no longer go where
                 // it goes; a slot that receives nothing today cannot take the letter either.
-                Ok(allowed) => (!allowed.contains_key(&d.slot))
+                Ok(allowed) => (!allowed.slots.contains_key(&d.slot))
                     .then(|| format!("nothing may flow to slot `{}` any more", d.slot)),
             };
             out.push(stage_one(db, actor, d, refusal).await?);
@@ -97,7 +98,7 @@ async fn recheck(
     policy: &Policy,
     actor: &Actor,
     inst: &instance::Model,
-) -> Result<BTreeMap<String, flows::Flow>, String> {
+) -> Result<entity::documents::flow::FlowDecision, String> {
     if inst.status == "retired" {
         return Err("the instance is retired".into());
     }
@@ -108,7 +109,7 @@ async fn recheck(
     if row.lifecycle == "retired" {
         return Err(format!("template version {} is retired", row.version));
     }
-    let def = catalog::definitions::typed(&row.definition).map_err(|e| e.to_string())?;
+    let def = catalog::definitions::template(&row.definition).map_err(|e| e.to_string())?;
     let bindings: BTreeMap<String, i64> =
         serde_json::from_str(&inst.bindings).map_err(|e| e.to_string())?;
     let dests = instances::destinations(db, policy, actor, &def, &bindings)
@@ -149,14 +150,19 @@ async fn stage_one(
         });
     }
     let attempt = u32::try_from(d.attempts).unwrap_or(0) + 1;
-    let job = Job::V1(JobV1::Deliver {
-        delivery_id: id,
-        attempt,
-    });
-    outbox::stage(&tx, vec![outbox::row(&job, chrono::Utc::now())]).await?;
+    queue::stage(
+        &tx,
+        vec![NewJob::deliver(
+            id,
+            attempt,
+            d.connection_id,
+            chrono::Utc::now(),
+        )],
+    )
+    .await?;
     let replays = d.replays + 1;
     let mut active: delivery::ActiveModel = d.into();
-    active.status = Set("retrying".into());
+    active.status = Set(DeliveryStatus::Retrying);
     active.replays = Set(replays);
     active.updated_at = Set(now_string());
     active.update(&tx).await?;
@@ -171,7 +177,7 @@ async fn stage_one(
         },
     )
     .await?;
-    outbox::commit(tx).await?;
+    tx.commit().await?;
     Ok(Replayed {
         delivery_id: id,
         replayed: true,

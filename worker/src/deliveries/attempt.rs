@@ -1,0 +1,197 @@
+//! One delivery attempt: the job `Deliver { delivery_id, attempt }`. It calls the connection's
+//! connector once with the delivery's idempotency key, then hands the outcome to the recorder,
+//! which records it only if the delivery is still where the attempt started from (see
+//! `record`). An attempt already recorded, or a delivery already delivered or dead, makes no
+//! call: the job just finishes. A worker whose lease ran out while it was frozen makes no call
+//! either — another worker holds the job now.
+
+use super::lanes::Health;
+use super::record::{Op, Recorded};
+use crate::connectors::{Action, Delivery, Outcome};
+use crate::engine::Engine;
+use crate::jobs::{Job, JobV1};
+use crate::queue::{self, Claimed};
+use entity::delivery;
+use sea_orm::EntityTrait;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest one connector call may take (connectors have their own, shorter timeouts).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn action(name: &str) -> Action {
+    match name {
+        "remove" => Action::Remove,
+        "message" => Action::Message,
+        "append" => Action::Append,
+        _ => Action::Upsert,
+    }
+}
+
+/// Runs one claimed delivery job.
+pub async fn handle(engine: Arc<Engine>, job: Claimed) -> Result<(), String> {
+    let lane = job.lane.clone();
+    let (health, result) = match &job.job {
+        Job::V1(JobV1::Deliver {
+            delivery_id,
+            attempt,
+        }) => attempt_one(&engine, &job, *delivery_id, *attempt).await,
+        other => (
+            Health::Unknown,
+            Err(format!("not a delivery job: {other:?}")),
+        ),
+    };
+    let change = engine.lanes.done(&lane, health, entity::clock::now_ms());
+    if let Some((jobs, until)) = change.parked {
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        engine.forget_fresh(jobs.iter().filter_map(delivery_of));
+        if let Err(e) = queue::release(&engine.db, &engine.node, &ids, until).await {
+            tracing::warn!(error = %e, "could not give parked deliveries back; their leases will run out");
+        }
+        engine.unhold(ids);
+        tracing::info!(lane = %lane, "destination parked after repeated failures");
+        metrics::counter!("switchyard_destinations_parked_total").increment(1);
+    }
+    if let Some(lane) = change.reopened {
+        match queue::pull_forward(&engine.db, &lane).await {
+            Ok(n) => {
+                tracing::info!(lane = %lane, released = n, "destination answers again; its waiting deliveries are due now")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release a destination's waiting deliveries")
+            }
+        }
+    }
+    engine.wake.deliveries.notify_one();
+    result
+}
+
+/// An attempt that never finished (stuck past the job timeout, or panicked): its lane slot is
+/// freed and its job given back, due now, to be tried again under the same idempotency key.
+pub async fn abandon(engine: &Engine, job_id: i64, lane: &str) {
+    engine
+        .lanes
+        .done(lane, Health::Down, entity::clock::now_ms());
+    engine.unhold([job_id]);
+    if let Err(e) =
+        queue::release(&engine.db, &engine.node, &[job_id], entity::clock::now_ms()).await
+    {
+        tracing::warn!(error = %e, "could not give an abandoned attempt back; its lease will run out");
+    }
+    engine.wake.deliveries.notify_one();
+}
+
+fn delivery_of(job: &Claimed) -> Option<i64> {
+    match job.job {
+        Job::V1(JobV1::Deliver { delivery_id, .. }) => Some(delivery_id),
+        _ => None,
+    }
+}
+
+async fn attempt_one(
+    engine: &Engine,
+    job: &Claimed,
+    delivery_id: i64,
+    n: u32,
+) -> (Health, Result<(), String>) {
+    let d = match engine.take_fresh(delivery_id) {
+        Some(d) => d,
+        None => match delivery::Entity::find_by_id(delivery_id)
+            .one(&engine.db)
+            .await
+        {
+            Ok(Some(d)) => d,
+            Ok(None) => return (Health::Unknown, finish_only(engine, job).await),
+            Err(e) => {
+                engine.unhold([job.id]);
+                return (
+                    Health::Unknown,
+                    Err(format!("loading delivery {delivery_id}: {e}")),
+                );
+            }
+        },
+    };
+    let expected = i64::from(n) - 1;
+    if d.status.is_final() || i64::from(d.attempts) != expected {
+        // Already recorded, delivered or dead: a repeated or outdated job.
+        return (Health::Unknown, finish_only(engine, job).await);
+    }
+    if !engine.still_holds(job.id) {
+        // Frozen past the lease: someone else has this job now.
+        engine.unhold([job.id]);
+        return (Health::Unknown, Ok(()));
+    }
+    let started = Instant::now();
+    let outcome = call(engine, &d).await;
+    let took = started.elapsed();
+    let health = match &outcome {
+        Outcome::Delivered { .. } => Health::Up,
+        Outcome::Permanent {
+            status: Some(_), ..
+        } => Health::Up,
+        Outcome::Permanent { status: None, .. } => Health::Unknown,
+        Outcome::Retry { .. } => Health::Down,
+    };
+    let result = engine
+        .recorder
+        .record(Op {
+            job: (job.id, job.claims),
+            attempt: Some((d, n, outcome, took)),
+        })
+        .await;
+    engine.unhold([job.id]);
+    match result {
+        Ok(Recorded::Applied(_) | Recorded::Stale) => (health, Ok(())),
+        Err(e) => (health, Err(e)),
+    }
+}
+
+/// Finishes a job that needs no attempt.
+async fn finish_only(engine: &Engine, job: &Claimed) -> Result<(), String> {
+    let result = engine
+        .recorder
+        .record(Op {
+            job: (job.id, job.claims),
+            attempt: None,
+        })
+        .await
+        .map(|_| ());
+    engine.unhold([job.id]);
+    result
+}
+
+async fn call(engine: &Engine, d: &delivery::Model) -> Outcome {
+    let connector = match engine.connectors.get(engine, d.connection_id).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(error)) => {
+            return Outcome::Permanent {
+                status: None,
+                error,
+            };
+        }
+        Err(e) => {
+            return Outcome::Retry {
+                status: None,
+                error: format!("loading the connection: {e}"),
+                retry_after: None,
+            };
+        }
+    };
+    let delivery = Delivery {
+        idempotency_key: d.idempotency_key.clone(),
+        business_key: d.business_key.clone(),
+        object: d.object.clone(),
+        action: action(&d.action),
+        record: serde_json::from_str(&d.record).unwrap_or(Value::Null),
+        attempted_at: chrono::Utc::now(),
+    };
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, connector.deliver(&delivery)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::Retry {
+            status: None,
+            error: format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
+            retry_after: None,
+        },
+    }
+}
