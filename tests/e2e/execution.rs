@@ -877,8 +877,8 @@ async fn a_dead_letter_is_not_replayed_once_policy_forbids_its_data_there() {
     // Compliance decides personal data may no longer go to generic endpoints.
     let csv = std::fs::read_to_string(policies.path().join("policy.csv")).expect("policy");
     let csv = csv.replace(
-        "p, flows, flow:personal:generic, send, allow",
-        "p, flows, flow:personal:generic, send, deny",
+        "p, flows, flow:personal:generic, send, any, allow",
+        "p, flows, flow:personal:generic, send, any, deny",
     );
     std::fs::write(policies.path().join("policy.csv"), csv).expect("write policy");
     assert!(app.state.policy.reload_if_changed().await.expect("reload"));

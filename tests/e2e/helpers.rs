@@ -68,6 +68,8 @@ pub struct Setup {
     pub workers: bool,
     /// Execution settings instead of [`test_execution`].
     pub execution: Option<api::config::ExecutionConfig>,
+    /// A TOML configuration file, read as `--config` is.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Execution settings for tests: loopback destinations allowed, a compressed retry schedule
@@ -95,6 +97,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         database_url: Some(database_url),
         policy_dir: Some(setup.policy_dir.unwrap_or_else(policy_dir)),
         catalog_dir: Some(catalog_dir()),
+        config: setup.config_file,
         ..Default::default()
     };
     let mut config = Config::load(&args, None).expect("config");
@@ -147,6 +150,15 @@ impl TestApp {
     pub fn token(&self, sub: &str, roles: &[&str]) -> String {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
         self.state.auth.mint(sub, &roles, 3600).expect("mint token")
+    }
+
+    /// A valid token for `sub` with `roles` and a `team` claim.
+    pub fn token_in(&self, sub: &str, roles: &[&str], team: &str) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        self.state
+            .auth
+            .mint_with_team(sub, &roles, Some(team), 3600)
+            .expect("mint token")
     }
 
     /// POSTs a GraphQL operation; returns the HTTP status and the JSON body.

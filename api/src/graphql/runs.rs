@@ -1,12 +1,15 @@
 //! Runs, deliveries and dead letters of workflow instances; replaying dead letters; running a
-//! scheduled instance now. Reading needs `read` on the instance's template; changing needs
-//! `instantiate` on it (the same permission that created the instance).
+//! scheduled instance now. Everything here belongs to the instance's owner: reading needs `read`
+//! on `workflow:<template>`, changing needs `replay`, `run` or `approve_run` on it, each decided
+//! with the caller's relation to that owner. Record values are shown as `visibility` allows.
 
 use super::{actor, state};
+use crate::access::{self, Ask};
 use crate::audit::{self, Change};
 use crate::catalog::{self, definitions::Kind};
 use crate::error::ApiError;
 use crate::execution::{outbox, replay};
+use crate::visibility::View;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use entity::{delivery, instance, run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -51,9 +54,12 @@ pub struct Delivery {
     pub error: Option<String>,
     /// From the event being accepted to this delivery succeeding.
     pub latency_ms: Option<i64>,
-    /// Every attempt: {attempt, at, status_code, error, duration_ms, outcome}.
+    /// Every attempt: {attempt, at, status_code, error, duration_ms, outcome}; masked values are
+    /// scrubbed from the errors too.
     pub history: Value,
-    /// The record as sent (only the fields allowed to reach this destination).
+    /// The record as sent (only the fields allowed to reach this destination). Personal and
+    /// sensitive values read `[masked: <class>]` unless the policy lets you read that class
+    /// for this workflow (`data:<class>:<template>`); reading them in full is audited.
     pub record: Value,
     pub next_attempt_at: Option<String>,
     pub replays: i32,
@@ -109,7 +115,7 @@ pub struct ReplayResult {
     pub reason: Option<String>,
 }
 
-/// Loads instance `id` if the caller may `act` on its template.
+/// Loads instance `id` if the caller may `act` on it (`workflow:<template>`, its owner).
 async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance::Model> {
     let st = state(ctx)?;
     let row = instance::Entity::find_by_id(id)
@@ -117,16 +123,14 @@ async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance:
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
-    st.policy.authorize(
-        &actor(ctx)?.subject(),
-        &catalog::object(Kind::Template, &row.template),
-        act,
-    )?;
+    let owner = access::instance_owner(&row);
+    let obj = access::workflow_object(&row.template);
+    access::check(&st.policy, actor(ctx)?, Ask::owned(&obj, act, &owner))?;
     Ok(row)
 }
 
-/// Loads instance `id` for a change (`verb` on `target`): `catalog::authorize` records a
-/// denied attempt in the audit log.
+/// Loads instance `id` for a change (`verb` on `target`) the caller may `act` on; a denial is
+/// recorded in the audit log.
 async fn instance_to_change(
     ctx: &Context<'_>,
     id: i64,
@@ -139,16 +143,36 @@ async fn instance_to_change(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
-    catalog::authorize(
+    let owner = access::instance_owner(&row);
+    let obj = access::workflow_object(&row.template);
+    access::authorize(
         &st.db,
         &st.policy,
         actor(ctx)?,
-        (&catalog::object(Kind::Template, &row.template), act),
-        verb,
-        target,
+        Ask::owned(&obj, act, &owner),
+        (verb, target),
     )
     .await?;
     Ok(row)
+}
+
+/// Masks deliveries for the caller and audits what they saw in full.
+async fn visible(
+    ctx: &Context<'_>,
+    inst: &instance::Model,
+    rows: Vec<delivery::Model>,
+    target: &str,
+) -> Result<Vec<Delivery>> {
+    let st = state(ctx)?;
+    let mut view = View::load(&st.db, &st.policy, actor(ctx)?, inst).await?;
+    let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
+    let out = rows
+        .into_iter()
+        .map(|d| to_delivery(view.delivery(d)))
+        .collect();
+    view.audit_reads(&st.db, target, json!({ "deliveries": ids }))
+        .await?;
+    Ok(out)
 }
 
 fn limit(first: Option<i32>) -> Result<u64> {
@@ -162,14 +186,20 @@ pub struct RunQuery;
 impl RunQuery {
     /// Runs of an instance, newest first (up to `first`, default 50, at most 100).
     async fn runs(&self, ctx: &Context<'_>, instance: i64, first: Option<i32>) -> Result<Vec<Run>> {
-        instance_for(ctx, instance, "read").await?;
+        let inst = instance_for(ctx, instance, "read").await?;
+        let st = state(ctx)?;
         let rows = run::Entity::find()
             .filter(run::Column::InstanceId.eq(instance))
             .order_by_desc(run::Column::Id)
             .limit(limit(first)?)
-            .all(&state(ctx)?.db)
+            .all(&st.db)
             .await
             .map_err(ApiError::from)?;
+        let mut view = View::load(&st.db, &st.policy, actor(ctx)?, &inst).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let rows = view.runs(&st.db, rows).await?;
+        view.audit_reads(&st.db, &format!("instance:{instance}"), json!({ "runs": ids }))
+            .await?;
         Ok(rows.into_iter().map(to_run).collect())
     }
 
@@ -181,14 +211,14 @@ impl RunQuery {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::NotFound(format!("run: no run {run}")))?;
-        instance_for(ctx, row.instance_id, "read").await?;
+        let inst = instance_for(ctx, row.instance_id, "read").await?;
         let rows = delivery::Entity::find()
             .filter(delivery::Column::RunId.eq(run))
             .order_by_asc(delivery::Column::Id)
             .all(&st.db)
             .await
             .map_err(ApiError::from)?;
-        Ok(rows.into_iter().map(to_delivery).collect())
+        visible(ctx, &inst, rows, &format!("run:{run}")).await
     }
 
     /// Deliveries of an instance that exhausted their retries or failed permanently.
@@ -198,7 +228,7 @@ impl RunQuery {
         instance: i64,
         first: Option<i32>,
     ) -> Result<Vec<Delivery>> {
-        instance_for(ctx, instance, "read").await?;
+        let inst = instance_for(ctx, instance, "read").await?;
         let rows = delivery::Entity::find()
             .filter(delivery::Column::InstanceId.eq(instance))
             .filter(delivery::Column::Status.eq("dead"))
@@ -207,7 +237,7 @@ impl RunQuery {
             .all(&state(ctx)?.db)
             .await
             .map_err(ApiError::from)?;
-        Ok(rows.into_iter().map(to_delivery).collect())
+        visible(ctx, &inst, rows, &format!("instance:{instance}")).await
     }
 }
 
@@ -217,7 +247,8 @@ pub struct RunMutation;
 #[Object]
 impl RunMutation {
     /// Gives dead letters one more attempt — by `ids`, or all of an `instance` — after checking
-    /// that current policy and contracts still let their data reach the destination.
+    /// that current policy and contracts still let their data reach the destination. Needs
+    /// `replay` on each workflow, for its owner.
     async fn replay_dead_letters(
         &self,
         ctx: &Context<'_>,
@@ -243,8 +274,8 @@ impl RunMutation {
             .collect())
     }
 
-    /// Lets a run waiting at an `approve` step continue. Needs `approve` on the template and a
-    /// different person than the instance's owner (four eyes).
+    /// Lets a run waiting at an `approve` step continue. Needs `approve_run` on the workflow
+    /// and a different person than the instance's owner (four eyes).
     async fn approve_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
         decide_run(ctx, id, true).await
     }
@@ -260,7 +291,7 @@ impl RunMutation {
         let st = state(ctx)?;
         let act = actor(ctx)?;
         let target = format!("instance:{id}");
-        let row = instance_to_change(ctx, id, "instantiate", ("instance.run_now", &target)).await?;
+        let row = instance_to_change(ctx, id, "run", ("instance.run_now", &target)).await?;
         if row.status != "active" {
             return Err(
                 ApiError::Conflict(format!("status: instance {id} is {}", row.status)).into(),
@@ -313,7 +344,7 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("id: no run {id}")))?;
-    let inst = instance_to_change(ctx, row.instance_id, "approve", (verb, &target)).await?;
+    let inst = instance_to_change(ctx, row.instance_id, "approve_run", (verb, &target)).await?;
     if inst.owner == act.sub {
         return Err(ApiError::Forbidden(
             "four eyes: the owner of the workflow cannot approve its runs".into(),

@@ -1,0 +1,186 @@
+//! Which PII class each value of a workflow's records carries, worked out from the template's
+//! steps, the instance's stored flow decision (`slot → {category, fields: {field: class as
+//! sent}}`) and the contracts' `x-pii`. A mapped output field takes the most sensitive class of
+//! the fields it came from; a field hashed on the way (`sha256(…)`) is `hashed`; a field we
+//! cannot trace back is [`UNKNOWN`] and is treated as personal (when unsure, mask).
+
+use crate::catalog::{
+    self,
+    definitions::{Kind, Step, TemplateDef, typed},
+    expressions,
+};
+use crate::error::ApiResult;
+use crate::instances::{self, flows::Flow};
+use entity::instance;
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The class of a value we cannot trace to a classified field: treated as personal.
+pub const UNKNOWN: &str = "personal";
+
+/// Classes of one workflow's values.
+#[derive(Debug, Default)]
+pub struct WorkflowClasses {
+    /// Step id → output field → class, for the records `deliver`/`notify` steps send.
+    steps: HashMap<String, BTreeMap<String, String>>,
+    /// Event payload field → class (the contracts the template reads).
+    event: HashMap<String, String>,
+}
+
+impl WorkflowClasses {
+    /// Works the classes out for `inst`. A template version that is gone leaves every field
+    /// unknown (masked).
+    pub async fn load(db: &DatabaseConnection, inst: &instance::Model) -> ApiResult<Self> {
+        let Some(row) =
+            catalog::version(db, Kind::Template, &inst.template, &inst.template_version).await?
+        else {
+            return Ok(Self::default());
+        };
+        let def: TemplateDef = typed(&row.definition)?;
+        let pii = instances::pii_classes(db, &def).await?;
+        let flows: BTreeMap<String, Flow> = serde_json::from_str(&inst.flows).unwrap_or_default();
+        let mut steps = HashMap::new();
+        for (i, step) in def.steps.iter().enumerate() {
+            if !matches!(step.step_type.as_str(), "deliver" | "notify") {
+                continue;
+            }
+            let flow = step
+                .config
+                .get("slot")
+                .and_then(Value::as_str)
+                .and_then(|s| flows.get(s));
+            steps.insert(step.id.clone(), outputs(&def.steps, i, flow, &pii));
+        }
+        Ok(Self { steps, event: pii })
+    }
+
+    /// Class of output field `field` of the record step `step` sends.
+    pub fn of_output(&self, step: &str, field: &str) -> Option<&str> {
+        self.steps.get(step)?.get(field).map(String::as_str)
+    }
+
+    /// Class of event payload field `field`.
+    pub fn of_event_field(&self, field: &str) -> &str {
+        self.event.get(field).map_or(UNKNOWN, String::as_str)
+    }
+}
+
+/// How sensitive a class is; the most sensitive source wins. Unknown names rank highest.
+pub fn rank(class: &str) -> u8 {
+    match class {
+        "none" => 0,
+        "hashed" => 1,
+        "personal" => 2,
+        _ => 3,
+    }
+}
+
+fn most_sensitive<'a>(classes: impl IntoIterator<Item = &'a str>) -> String {
+    classes
+        .into_iter()
+        .max_by_key(|c| rank(c))
+        .unwrap_or("none")
+        .to_string()
+}
+
+/// Output field → class of the record step `i` sends.
+fn outputs(
+    steps: &[Step],
+    i: usize,
+    flow: Option<&Flow>,
+    pii: &HashMap<String, String>,
+) -> BTreeMap<String, String> {
+    let class_of = |field: &str| -> &str {
+        flow.and_then(|f| f.fields.get(field))
+            .or_else(|| pii.get(field))
+            .map_or(UNKNOWN, String::as_str)
+    };
+    let step = &steps[i];
+    let mut out = BTreeMap::new();
+    if step.step_type == "notify" {
+        out.insert(
+            "text".to_string(),
+            most_sensitive(step.reads.iter().map(|f| class_of(f))),
+        );
+        return out;
+    }
+    for f in &step.reads {
+        out.insert(f.clone(), class_of(f).to_string());
+    }
+    let Some(map) = steps[..i].iter().rev().find(|s| s.step_type == "map") else {
+        // No map step: the record carries the allowed fields under their own names.
+        for (field, class) in flow.map(|f| &f.fields).into_iter().flatten() {
+            out.insert(field.clone(), class.clone());
+        }
+        return out;
+    };
+    let entries = |key: &str| {
+        map.config
+            .get(key)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(out, v)| v.as_str().map(|v| (out.clone(), v.to_string())))
+            .collect::<Vec<_>>()
+    };
+    for (name, from) in entries("fields") {
+        let root = from.split('.').next().unwrap_or(&from).to_string();
+        out.insert(name, class_of(&root).to_string());
+    }
+    for (name, expr) in entries("computed") {
+        let refs: BTreeSet<String> = expressions::event_refs(&expr);
+        let raw = most_sensitive(refs.iter().map(|f| pii.get(f).map_or(UNKNOWN, String::as_str)));
+        let class = if expr.contains("sha256(") && raw != "none" {
+            "hashed".to_string()
+        } else {
+            most_sensitive(refs.iter().map(|f| class_of(f)))
+        };
+        out.insert(name, class);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn step(v: Value) -> Step {
+        serde_json::from_value(v).expect("step")
+    }
+
+    #[test]
+    fn mapped_fields_take_their_sources_class_and_hashes_are_hashed() {
+        let steps = vec![
+            step(json!({"id": "m", "type": "map", "reads": ["email", "company"], "config": {
+                "fields": {"lead_email": "email", "org": "company.name"},
+                "computed": {"email_sha256": "sha256(lower(event.email))",
+                             "status": "params.default_status"}}})),
+            step(json!({"id": "d", "type": "deliver", "config": {"slot": "crm"}})),
+        ];
+        let pii: HashMap<String, String> = [("email", "personal"), ("company", "none")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let out = outputs(&steps, 1, None, &pii);
+        assert_eq!(out["lead_email"], "personal");
+        assert_eq!(out["org"], "none");
+        assert_eq!(out["email_sha256"], "hashed");
+        assert_eq!(out["status"], "none", "computed from parameters only");
+    }
+
+    #[test]
+    fn without_a_map_the_allowed_fields_keep_their_names_and_unknowns_are_personal() {
+        let steps = vec![step(
+            json!({"id": "d", "type": "deliver", "reads": ["mystery"], "config": {"slot": "hook"}}),
+        )];
+        let flow = Flow {
+            category: "generic".into(),
+            fields: [("email".to_string(), "personal".to_string())].into(),
+        };
+        let out = outputs(&steps, 0, Some(&flow), &HashMap::new());
+        assert_eq!(out["email"], "personal");
+        assert_eq!(out["mystery"], UNKNOWN);
+    }
+}
