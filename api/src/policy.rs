@@ -233,7 +233,9 @@ impl Policy {
         };
         let who = self.roles_allowed_rel(obj, act, Relation::Other);
         let ask = match (rel, who.is_empty()) {
-            (Relation::None, true) => "ask someone with role — none: no role is granted this".into(),
+            (Relation::None, true) => {
+                "ask someone with role — none: no role is granted this".into()
+            }
             (Relation::None, false) => format!("ask someone with role {}", who.join(" or ")),
             (_, true) => "ask its owner".to_string(),
             (_, false) => format!("ask its owner or someone with role {}", who.join(" or ")),
@@ -465,11 +467,17 @@ mod tests {
             Relation::Own
         );
         assert_eq!(relation(&me(Some("platform")), Some(&pats)), Relation::Team);
-        assert_eq!(relation(&me(Some("marketing")), Some(&pats)), Relation::Other);
+        assert_eq!(
+            relation(&me(Some("marketing")), Some(&pats)),
+            Relation::Other
+        );
         assert_eq!(relation(&me(None), Some(&pats)), Relation::Other);
         // No team on either side is not "the same team".
         let teamless = Owner::new("pat", None);
         assert_eq!(relation(&me(None), Some(&teamless)), Relation::Other);
-        assert_eq!(relation(&me(Some(" ")), Some(&Owner::new("pat", Some(" ")))), Relation::Other);
+        assert_eq!(
+            relation(&me(Some(" ")), Some(&Owner::new("pat", Some(" ")))),
+            Relation::Other
+        );
     }
 }

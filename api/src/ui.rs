@@ -82,7 +82,12 @@ pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
         "operations",
         "pauses, resumes, replays and runs anyone's workflows",
     ),
-    ("viewer", "vic", "marketing", "reads the catalog and workflows"),
+    (
+        "viewer",
+        "vic",
+        "marketing",
+        "reads the catalog and workflows",
+    ),
 ];
 
 /// Page paths of the UI; each serves `index.html`.

@@ -168,7 +168,12 @@ impl<'a> View<'a> {
                 .all(db)
                 .await?
                 .into_iter()
-                .map(|e| (e.id, serde_json::from_str(&e.payload).unwrap_or(Value::Null)))
+                .map(|e| {
+                    (
+                        e.id,
+                        serde_json::from_str(&e.payload).unwrap_or(Value::Null),
+                    )
+                })
                 .collect()
         };
         let mut out = Vec::with_capacity(rows.len());

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const EMAIL: &str = "ana.visible@example.com";
-const DELIVERIES: &str = "query($r: Int!) { deliveries(run: $r) { id status record history error } }";
+const DELIVERIES: &str =
+    "query($r: Int!) { deliveries(run: $r) { id status record history error } }";
 const DEAD: &str = "query($i: Int!) { deadLetters(instance: $i) { id record } }";
 
 /// A form-forwarding workflow of pat (team `platform`, from configuration) whose one delivery,
@@ -36,9 +37,15 @@ async fn dead_letter_with_an_email() -> (TestApp, i64, i64, tempfile::TempDir) {
     .await;
     assert!(dead, "the 410 makes a dead letter");
     let runs = app
-        .gql(&pat, "query($i: Int!) { runs(instance: $i) { id } }", json!({ "i": instance }))
+        .gql(
+            &pat,
+            "query($i: Int!) { runs(instance: $i) { id } }",
+            json!({ "i": instance }),
+        )
         .await;
-    let run = runs["data"]["runs"][0]["id"].as_i64().unwrap_or_else(|| panic!("{runs}"));
+    let run = runs["data"]["runs"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{runs}"));
     (app, instance, run, dir)
 }
 
@@ -60,27 +67,54 @@ async fn a_viewer_sees_personal_fields_masked_and_the_owners_team_and_compliance
         "keys stay, the email is masked with its class, non-personal fields are shown: {seen}"
     );
     let dead = app.gql(&vic, DEAD, json!({ "i": instance })).await;
-    assert_eq!(dead["data"]["deadLetters"][0]["record"]["email"], "[masked: personal]", "{dead}");
+    assert_eq!(
+        dead["data"]["deadLetters"][0]["record"]["email"], "[masked: personal]",
+        "{dead}"
+    );
     assert!(!dead.to_string().contains(EMAIL) && !seen.to_string().contains(EMAIL));
 
     let max = app.token_in("max", &["marketer"], "marketing");
     let other = app.gql(&max, DELIVERIES, json!({ "r": run })).await;
-    assert_eq!(error_code(&other), Some("FORBIDDEN"), "another team's workflow: {other}");
+    assert_eq!(
+        error_code(&other),
+        Some("FORBIDDEN"),
+        "another team's workflow: {other}"
+    );
 
     let pia = app.token("pia", &["platform_engineer"]);
-    assert_eq!(record_seen_by(&app, &pia, run).await["record"]["email"], EMAIL, "a teammate");
+    assert_eq!(
+        record_seen_by(&app, &pia, run).await["record"]["email"],
+        EMAIL,
+        "a teammate"
+    );
     let carol = app.token("carol", &["compliance"]);
-    assert_eq!(record_seen_by(&app, &carol, run).await["record"]["email"], EMAIL, "compliance");
+    assert_eq!(
+        record_seen_by(&app, &carol, run).await["record"]["email"],
+        EMAIL,
+        "compliance"
+    );
 
     let reads = audit_entries(&app, "data.read").await;
-    let by = |who: &str| reads.iter().filter(|e| e["actor"] == who).collect::<Vec<_>>();
-    assert!(by("vic").is_empty(), "nothing personal was shown to vic: {reads:?}");
+    let by = |who: &str| {
+        reads
+            .iter()
+            .filter(|e| e["actor"] == who)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        by("vic").is_empty(),
+        "nothing personal was shown to vic: {reads:?}"
+    );
     let pia_reads = by("pia");
     assert_eq!(pia_reads.len(), 1, "{reads:?}");
     assert_eq!(pia_reads[0]["target"], format!("run:{run}"));
     assert_eq!(pia_reads[0]["after"]["classes"], json!(["personal"]));
     assert_eq!(pia_reads[0]["after"]["workflow"], instance);
-    assert_eq!(by("carol").len(), 1, "compliance's read is audited too: {reads:?}");
+    assert_eq!(
+        by("carol").len(),
+        1,
+        "compliance's read is audited too: {reads:?}"
+    );
     assert!(
         !reads.iter().any(|e| e.to_string().contains(EMAIL)),
         "the audit log names the read, never the value"

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const PAT: (&str, &str) = ("pat", "platform_engineer");
+/// Who the tests watch runs and deliveries as: compliance may read every workflow and every
+/// data class, whoever owns it (`mia`'s workflows included).
+const WATCHER: (&str, &str) = ("carol", "compliance");
 const WAIT: Duration = Duration::from_secs(20);
 
 const INSTANTIATE: &str = "mutation($t: String!, $n: String!, $p: JSON!, $c: [SlotBinding!]!) {
@@ -135,7 +138,11 @@ async fn dump(app: &TestApp, instance: i64) -> String {
 
 async fn runs(app: &TestApp, instance: i64) -> Vec<Value> {
     let body = app
-        .gql(&app.token(PAT.0, &[PAT.1]), RUNS, json!({ "i": instance }))
+        .gql(
+            &app.token(WATCHER.0, &[WATCHER.1]),
+            RUNS,
+            json!({ "i": instance }),
+        )
         .await;
     body["data"]["runs"]
         .as_array()
@@ -145,7 +152,11 @@ async fn runs(app: &TestApp, instance: i64) -> Vec<Value> {
 
 async fn deliveries(app: &TestApp, run: i64) -> Vec<Value> {
     let body = app
-        .gql(&app.token(PAT.0, &[PAT.1]), DELIVERIES, json!({ "r": run }))
+        .gql(
+            &app.token(WATCHER.0, &[WATCHER.1]),
+            DELIVERIES,
+            json!({ "r": run }),
+        )
         .await;
     body["data"]["deliveries"]
         .as_array()

@@ -104,7 +104,13 @@ async fn owned_objects(app: &TestApp, rx: &Receiver) -> Owned {
     publish_gated(app, &owner).await;
     let hook = json!({ "url": rx.url("/walk"), "secret": SECRET });
     let webhook = connection(app, &owner, "webhook", hook).await;
-    let hubspot = connection(app, &owner, "hubspot", json!({ "access_token": "pat-eu1-0" })).await;
+    let hubspot = connection(
+        app,
+        &owner,
+        "hubspot",
+        json!({ "access_token": "pat-eu1-0" }),
+    )
+    .await;
     let slack = connection(
         app,
         &owner,
@@ -113,7 +119,13 @@ async fn owned_objects(app: &TestApp, rx: &Receiver) -> Owned {
     )
     .await;
     let binding = json!([{ "slot": "hook", "connection": webhook }]);
-    let instance = instantiate(app, &owner, ("gated-walk", "walk", json!({})), binding.clone()).await;
+    let instance = instantiate(
+        app,
+        &owner,
+        ("gated-walk", "walk", json!({})),
+        binding.clone(),
+    )
+    .await;
     // A second workflow on the same connection keeps it live whatever the walk does.
     instantiate(app, &owner, ("gated-walk", "keeper", json!({})), binding).await;
     let key = write_key(app, &["event.form_submitted"]).await;
@@ -146,7 +158,11 @@ struct Entry {
     variables: Value,
 }
 
-fn entry(checks: &[(&'static str, &'static str, &'static str)], query: &'static str, variables: Value) -> Entry {
+fn entry(
+    checks: &[(&'static str, &'static str, &'static str)],
+    query: &'static str,
+    variables: Value,
+) -> Entry {
     Entry {
         checks: checks.to_vec(),
         query,
@@ -236,7 +252,11 @@ pub fn expectations() -> HashMap<(String, String, String, String), bool> {
 async fn mutation_names(app: &TestApp) -> Vec<String> {
     let token = app.token("vic", &["viewer"]);
     let body = app
-        .gql(&token, "{ __schema { mutationType { fields { name } } } }", json!({}))
+        .gql(
+            &token,
+            "{ __schema { mutationType { fields { name } } } }",
+            json!({}),
+        )
         .await;
     body["data"]["__schema"]["mutationType"]["fields"]
         .as_array()
@@ -258,8 +278,14 @@ async fn every_mutation_answers_every_role_as_tests_csv_says_on_someone_elses_ob
     let names = mutation_names(&app).await;
     let expected = expectations();
     let known = table(&owned, "viewer");
-    let missing: Vec<&String> = names.iter().filter(|n| !known.contains_key(n.as_str())).collect();
-    assert!(missing.is_empty(), "mutations the walk does not cover (add them to its table and tests.csv): {missing:?}");
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !known.contains_key(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "mutations the walk does not cover (add them to its table and tests.csv): {missing:?}"
+    );
     let mut wrong = Vec::new();
     let mut calls = 0;
     for name in &names {
@@ -267,7 +293,12 @@ async fn every_mutation_answers_every_role_as_tests_csv_says_on_someone_elses_ob
             let table = table(&owned, role);
             let e = &table[name.as_str()];
             let allowed = e.checks.iter().all(|(obj, act, rel)| {
-                let key = (format!("role:{role}"), obj.to_string(), act.to_string(), rel.to_string());
+                let key = (
+                    format!("role:{role}"),
+                    obj.to_string(),
+                    act.to_string(),
+                    rel.to_string(),
+                );
                 *expected.get(&key).unwrap_or_else(|| {
                     panic!("tests.csv has no row `role:{role}, {obj}, {act}, {rel}` for {name}")
                 })
@@ -277,13 +308,20 @@ async fn every_mutation_answers_every_role_as_tests_csv_says_on_someone_elses_ob
             calls += 1;
             let forbidden = error_code(&body) == Some("FORBIDDEN");
             if forbidden == allowed {
-                wrong.push(format!("{name} as {role}: expected {}, got {body}",
-                    if allowed { "allowed" } else { "FORBIDDEN" }));
+                wrong.push(format!(
+                    "{name} as {role}: expected {}, got {body}",
+                    if allowed { "allowed" } else { "FORBIDDEN" }
+                ));
             }
         }
     }
     assert_eq!(calls, names.len() * ROLES.len());
-    assert!(wrong.is_empty(), "{} answers differ from tests.csv:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} answers differ from tests.csv:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 async fn sealed_secret(app: &TestApp, id: i64) -> String {
@@ -330,7 +368,11 @@ async fn a_marketer_cannot_rotate_a_platform_engineers_connection() {
         error_message(&body).contains("someone else's"),
         "the refusal says whose it is: {body}"
     );
-    assert_eq!(sealed_secret(&app, id).await, before, "the secret is unchanged");
+    assert_eq!(
+        sealed_secret(&app, id).await,
+        before,
+        "the secret is unchanged"
+    );
     let denied: Vec<Value> = audit_entries(&app, "connection.rotate")
         .await
         .into_iter()
@@ -342,7 +384,11 @@ async fn a_marketer_cannot_rotate_a_platform_engineers_connection() {
     // The owner may: the same request from pat changes the sealed secret.
     let body = app.gql(&pat, rotate, json!({ "id": id })).await;
     assert!(body["errors"].is_null(), "{body}");
-    assert_ne!(sealed_secret(&app, id).await, before, "the owner rotated it");
+    assert_ne!(
+        sealed_secret(&app, id).await,
+        before,
+        "the owner rotated it"
+    );
 }
 
 #[tokio::test]
@@ -357,10 +403,17 @@ async fn a_marketer_in_another_team_cannot_pause_a_workflow_and_a_teammate_can()
     })
     .await;
     let mia = app.token("mia", &["marketer"]);
-    let crm = connection(&app, &mia, "hubspot", json!({ "access_token": "pat-eu1-1" })).await;
+    let crm = connection(
+        &app,
+        &mia,
+        "hubspot",
+        json!({ "access_token": "pat-eu1-1" }),
+    )
+    .await;
     let chat = json!({ "webhook_url": "https://hooks.slack.com/services/T0/B0/y" });
     let chat = connection(&app, &mia, "slack", chat).await;
-    let bindings = json!([{ "slot": "crm", "connection": crm }, { "slot": "chat", "connection": chat }]);
+    let bindings =
+        json!([{ "slot": "crm", "connection": crm }, { "slot": "chat", "connection": chat }]);
     let params = json!({ "default_lead_status": "new" });
     let id = instantiate(&app, &mia, ("lead-capture", "EMEA forms", params), bindings).await;
     let pause = "mutation($id: Int!) { pauseInstance(id: $id) { status } }";
@@ -370,14 +423,25 @@ async fn a_marketer_in_another_team_cannot_pause_a_workflow_and_a_teammate_can()
     let body = app.gql(&max, pause, json!({ "id": id })).await;
     assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
     let seen = app.gql(&max, listed, json!({})).await;
-    assert_eq!(seen["data"]["instances"], json!([]), "not listed for another team: {seen}");
+    assert_eq!(
+        seen["data"]["instances"],
+        json!([]),
+        "not listed for another team: {seen}"
+    );
     let denied = audit_entries(&app, "instance.pause").await;
     assert_eq!(denied.len(), 1, "{denied:?}");
-    assert_eq!((&denied[0]["actor"], &denied[0]["outcome"]), (&json!("max"), &json!("denied")));
+    assert_eq!(
+        (&denied[0]["actor"], &denied[0]["outcome"]),
+        (&json!("max"), &json!("denied"))
+    );
 
     let alice = app.token_in("alice", &["marketer"], "marketing");
     let seen = app.gql(&alice, listed, json!({})).await;
-    assert_eq!(seen["data"]["instances"], json!([{ "id": id, "status": "active" }]), "{seen}");
+    assert_eq!(
+        seen["data"]["instances"],
+        json!([{ "id": id, "status": "active" }]),
+        "{seen}"
+    );
     let body = app.gql(&alice, pause, json!({ "id": id })).await;
     assert_eq!(body["data"]["pauseInstance"]["status"], "paused", "{body}");
     let resume = "mutation($id: Int!) { resumeInstance(id: $id) { status } }";

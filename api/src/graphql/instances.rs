@@ -73,8 +73,7 @@ impl InstanceQuery {
         template: Option<String>,
     ) -> Result<Vec<Instance>> {
         let st = state(ctx)?;
-        let rows =
-            instances::list(&st.db, &st.policy, actor(ctx)?, template.as_deref()).await?;
+        let rows = instances::list(&st.db, &st.policy, actor(ctx)?, template.as_deref()).await?;
         Ok(rows.into_iter().map(|r| to_graphql(st, r)).collect())
     }
 }

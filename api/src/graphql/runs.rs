@@ -198,8 +198,12 @@ impl RunQuery {
         let mut view = View::load(&st.db, &st.policy, actor(ctx)?, &inst).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let rows = view.runs(&st.db, rows).await?;
-        view.audit_reads(&st.db, &format!("instance:{instance}"), json!({ "runs": ids }))
-            .await?;
+        view.audit_reads(
+            &st.db,
+            &format!("instance:{instance}"),
+            json!({ "runs": ids }),
+        )
+        .await?;
         Ok(rows.into_iter().map(to_run).collect())
     }
 

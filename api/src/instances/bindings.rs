@@ -96,7 +96,10 @@ pub(crate) async fn destinations(
             .await
             .map_err(|e| ApiError::Forbidden(format!("{field}: {e}")))?;
         }
-        out.insert(slot.clone(), destination(db, &field, &conn, &spec.category).await?);
+        out.insert(
+            slot.clone(),
+            destination(db, &field, &conn, &spec.category).await?,
+        );
     }
     Ok(out)
 }

@@ -232,9 +232,21 @@ pub async fn transition(
             "approve",
             "instance.approve",
         ),
-        Action::Pause => (access::workflow_object(&row.template), "pause", "instance.pause"),
-        Action::Resume => (access::workflow_object(&row.template), "resume", "instance.resume"),
-        Action::Retire => (access::workflow_object(&row.template), "retire", "instance.retire"),
+        Action::Pause => (
+            access::workflow_object(&row.template),
+            "pause",
+            "instance.pause",
+        ),
+        Action::Resume => (
+            access::workflow_object(&row.template),
+            "resume",
+            "instance.resume",
+        ),
+        Action::Retire => (
+            access::workflow_object(&row.template),
+            "retire",
+            "instance.retire",
+        ),
     };
     let target = format!("instance:{id}");
     let owner = access::instance_owner(&row);

@@ -130,7 +130,10 @@ fn outputs(
     }
     for (name, expr) in entries("computed") {
         let refs: BTreeSet<String> = expressions::event_refs(&expr);
-        let raw = most_sensitive(refs.iter().map(|f| pii.get(f).map_or(UNKNOWN, String::as_str)));
+        let raw = most_sensitive(
+            refs.iter()
+                .map(|f| pii.get(f).map_or(UNKNOWN, String::as_str)),
+        );
         let class = if expr.contains("sha256(") && raw != "none" {
             "hashed".to_string()
         } else {
@@ -153,10 +156,12 @@ mod tests {
     #[test]
     fn mapped_fields_take_their_sources_class_and_hashes_are_hashed() {
         let steps = vec![
-            step(json!({"id": "m", "type": "map", "reads": ["email", "company"], "config": {
+            step(
+                json!({"id": "m", "type": "map", "reads": ["email", "company"], "config": {
                 "fields": {"lead_email": "email", "org": "company.name"},
                 "computed": {"email_sha256": "sha256(lower(event.email))",
-                             "status": "params.default_status"}}})),
+                             "status": "params.default_status"}}}),
+            ),
             step(json!({"id": "d", "type": "deliver", "config": {"slot": "crm"}})),
         ];
         let pii: HashMap<String, String> = [("email", "personal"), ("company", "none")]

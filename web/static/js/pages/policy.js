@@ -47,7 +47,7 @@ function sentence(r) {
     const where = dest === '*' ? 'any destination' : `${dest} destinations`;
     return r.effect === 'deny' ? [h('strong', {}, what), ' may ', h('em', {}, 'never'), ` be sent to ${where}.`] : [h('strong', {}, what), ` may be sent to ${where}.`];
   }
-  const what = `${r.action} ${objectText(r.object)}${scopeText(r)}`;
+  const what = `${r.action.replace(/_/g, ' ')} ${objectText(r.object)}${scopeText(r)}`;
   return r.effect === 'deny'
     ? [h('strong', {}, who(r.subject)), ' may ', h('em', {}, 'never'), ` ${what}.`]
     : [h('strong', {}, who(r.subject)), ` may ${what}.`];

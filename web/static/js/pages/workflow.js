@@ -18,6 +18,25 @@ const ACTIONS = {
   retired: [],
 };
 
+/**
+ * Which lifecycle buttons the policy lets the user press on `inst`, asked with their relation
+ * to its owner (own, team, other) — the server decides again on every press.
+ */
+async function allowedActions(inst, me) {
+  const rel = inst.owner === me.sub ? 'own' : (inst.ownerTeam && inst.ownerTeam === me.team ? 'team' : 'other');
+  try {
+    const d = await gql(`query($w: String!, $t: String!, $r: String!) { me {
+      pauseInstance: can(object: $w, action: "pause", relation: $r)
+      resumeInstance: can(object: $w, action: "resume", relation: $r)
+      retireInstance: can(object: $w, action: "retire", relation: $r)
+      approveInstance: can(object: $t, action: "approve", relation: $r) } }`,
+    { w: `workflow:${inst.template}`, t: `catalog:template:${inst.template}`, r: rel });
+    return (ACTIONS[inst.status] || []).filter(([m]) => d.me[m]);
+  } catch (e) {
+    return ACTIONS[inst.status] || [];
+  }
+}
+
 export async function render(main, ctx) {
   const id = Number(ctx.params.id);
   replace(main, h('h1', {}, 'Workflow'), loading('Loading the workflow'));
@@ -35,7 +54,7 @@ export async function render(main, ctx) {
     return;
   }
   const status = h('div', { 'aria-live': 'polite' });
-  const actions = (ACTIONS[inst.status] || []).map(([mutation, label]) => {
+  const actions = (await allowedActions(inst, ctx.me || {})).map(([mutation, label]) => {
     const b = h('button', { type: 'button', class: label === 'Retire' ? 'danger' : '' }, label);
     b.addEventListener('click', async () => {
       if (label === 'Retire' && !window.confirm(`Retire “${inst.name}”? It stops for good.`)) return;
@@ -199,7 +218,8 @@ function recordView(record) {
     if (v && typeof v === 'object') return h('code', {}, JSON.stringify(v).replace(/"\[masked: ([a-z_]+)\]"/g, '[$1 hidden]'));
     return h('code', {}, String(v));
   };
-  return h('details', { class: 'record' }, h('summary', {}, `${Object.keys(record).length} fields`),
+  const n = Object.keys(record).length;
+  return h('details', { class: 'record' }, h('summary', {}, `${n} field${n === 1 ? '' : 's'}`),
     h('dl', { class: 'record-fields' }, Object.entries(record).map(([k, v]) => [h('dt', {}, k), h('dd', {}, value(v))])));
 }
 
