@@ -14,8 +14,10 @@
 //! Never: decide visibility anywhere else, or put a value in an audit entry or a log line.
 
 mod classes;
+mod contracts;
 
 pub use classes::{UNKNOWN, WorkflowClasses, rank};
+pub use contracts::ContractView;
 
 use crate::access::{self, Ask};
 use crate::audit::{self, Actor, Change};
@@ -213,22 +215,33 @@ impl<'a> View<'a> {
         if self.shown.is_empty() {
             return Ok(());
         }
-        let tx = crate::db::begin_write(db).await?;
-        let change = Change {
-            action: "data.read".into(),
-            target: target.to_string(),
-            before: None,
-            after: Some(json!({
-                "workflow": self.instance_id,
-                "template": self.template,
-                "classes": self.shown,
-                "records": records,
-            })),
-        };
-        audit::record(&tx, self.actor, change).await?;
-        tx.commit().await?;
-        Ok(())
+        let after = json!({
+            "workflow": self.instance_id,
+            "template": self.template,
+            "classes": self.shown,
+            "records": records,
+        });
+        record_read(db, self.actor, target, after).await
     }
+}
+
+/// Appends a `data.read` entry (what was read and the classes; never the values).
+async fn record_read(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    target: &str,
+    after: Value,
+) -> ApiResult<()> {
+    let tx = crate::db::begin_write(db).await?;
+    let change = Change {
+        action: "data.read".into(),
+        target: target.to_string(),
+        before: None,
+        after: Some(after),
+    };
+    audit::record(&tx, actor, change).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Replaces every leaf (string, number, boolean) of `value` with the label of `class`, keeping

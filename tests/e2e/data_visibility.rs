@@ -120,3 +120,45 @@ async fn a_viewer_sees_personal_fields_masked_and_the_owners_team_and_compliance
         "the audit log names the read, never the value"
     );
 }
+
+#[tokio::test]
+async fn drift_messages_quoting_a_personal_value_are_masked_for_all_but_compliance() {
+    let app = spawn_app().await;
+    let key = crate::ingest::write_key(&app, &["event.form_submitted"]).await;
+    let mut bad = crate::ingest::form_submitted("e-bad", "webinar");
+    bad["payload"]["email"] = json!("not-an-email");
+    let (status, body) = crate::ingest::post_events(&app, &key, &json!([bad])).await;
+    assert_eq!(status, 207, "{body}");
+    let drift = "{ contractDrift(name: \"event.form_submitted\") { pointer lastMessage } }";
+    let message_at = |body: &Value, pointer: &str| {
+        body["data"]["contractDrift"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["pointer"] == pointer))
+            .map(|r| r["lastMessage"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no drift at {pointer}: {body}"))
+    };
+
+    let dana = app.token("dana", &["data_engineer"]);
+    let seen = app.gql(&dana, drift, json!({})).await;
+    assert_eq!(message_at(&seen, "/payload/email"), "[masked: personal]");
+    assert!(
+        message_at(&seen, "/payload/source_category").contains("webinar"),
+        "a value of class none is shown: {seen}"
+    );
+    let carol = app.token("carol", &["compliance"]);
+    let seen = app.gql(&carol, drift, json!({})).await;
+    assert!(
+        message_at(&seen, "/payload/email").contains("not-an-email"),
+        "{seen}"
+    );
+
+    let reads = audit_entries(&app, "data.read").await;
+    let actors: Vec<&Value> = reads.iter().map(|e| &e["actor"]).collect();
+    assert_eq!(
+        actors,
+        vec!["carol"],
+        "only the full read is audited: {reads:?}"
+    );
+    assert_eq!(reads[0]["target"], "contract:event.form_submitted");
+    assert!(!reads[0].to_string().contains("not-an-email"));
+}
