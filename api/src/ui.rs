@@ -9,6 +9,10 @@
 //! Never: accept a cookie without the matching CSRF header, mint demo tokens when a real key is
 //! configured, or log a token.
 
+mod demo_users;
+
+pub use demo_users::DEMO_USERS;
+
 use crate::auth::Subject;
 use crate::config::Config;
 use crate::error::{ApiError, Code};
@@ -35,60 +39,6 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 const DEMO_TTL_SECONDS: i64 = 8 * 3600;
 /// Largest sign-in body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// One demo user per policy role, offered on the sign-in page in development mode:
-/// (role, user, team, what they do). Their tokens carry the team, so ownership scopes show.
-pub const DEMO_USERS: &[(&str, &str, &str, &str)] = &[
-    (
-        "marketer",
-        "alice",
-        "marketing",
-        "instantiates the marketing templates",
-    ),
-    (
-        "sales_ops",
-        "sam",
-        "sales",
-        "instantiates the sales templates",
-    ),
-    ("data_engineer", "dana", "data", "owns the data contracts"),
-    (
-        "platform_engineer",
-        "pat",
-        "platform",
-        "publishes and retires catalog items",
-    ),
-    (
-        "platform_admin",
-        "ada",
-        "platform",
-        "platform engineer who also manages anyone's connections and reads the audit log",
-    ),
-    (
-        "compliance",
-        "carol",
-        "compliance",
-        "reads the audit log, the policy and personal data",
-    ),
-    (
-        "approver",
-        "avery",
-        "governance",
-        "approves instances of sensitive templates and runs waiting for approval",
-    ),
-    (
-        "operator",
-        "otto",
-        "operations",
-        "pauses, resumes, replays and runs anyone's workflows",
-    ),
-    (
-        "viewer",
-        "vic",
-        "marketing",
-        "reads the catalog and workflows",
-    ),
-];
 
 /// Page paths of the UI; each serves `index.html`.
 const PAGES: &[&str] = &[

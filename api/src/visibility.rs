@@ -225,6 +225,39 @@ impl<'a> View<'a> {
     }
 }
 
+/// `rows` (deliveries of `inst`) as `actor` may see them; a full read is audited on `target`.
+pub async fn deliveries(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    inst: &instance::Model,
+    rows: Vec<delivery::Model>,
+    target: &str,
+) -> ApiResult<Vec<delivery::Model>> {
+    let mut view = View::load(db, policy, actor, inst).await?;
+    let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
+    let out = rows.into_iter().map(|d| view.delivery(d)).collect();
+    view.audit_reads(db, target, json!({ "deliveries": ids }))
+        .await?;
+    Ok(out)
+}
+
+/// `rows` (runs of `inst`) as `actor` may see them; a full read is audited on `target`.
+pub async fn runs(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    inst: &instance::Model,
+    rows: Vec<run::Model>,
+    target: &str,
+) -> ApiResult<Vec<run::Model>> {
+    let mut view = View::load(db, policy, actor, inst).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let out = view.runs(db, rows).await?;
+    view.audit_reads(db, target, json!({ "runs": ids })).await?;
+    Ok(out)
+}
+
 /// Appends a `data.read` entry (what was read and the classes; never the values).
 async fn record_read(
     db: &DatabaseConnection,

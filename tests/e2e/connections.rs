@@ -255,7 +255,7 @@ async fn a_connection_bound_to_a_live_workflow_is_not_deleted_until_it_is_retire
         "deleted from the database"
     );
 
-    let entries = crate::ownership::audit_entries(&app, "connection.delete").await;
+    let entries = audit_entries(&app, "connection.delete").await;
     let outcomes: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| {

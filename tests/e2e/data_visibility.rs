@@ -4,7 +4,6 @@
 
 use crate::execution::{event_to, forwarding_to};
 use crate::helpers::*;
-use crate::ownership::audit_entries;
 use crate::receiver::{Receiver, Reply};
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -230,3 +230,21 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Audit entries (actor, action, outcome) as compliance reads them.
+pub async fn audit_entries(app: &TestApp, action: &str) -> Vec<Value> {
+    let carol = app.token("carol", &["compliance"]);
+    let body = app
+        .gql(
+            &carol,
+            "query($a: String!) { auditLog(first: 100, filter: {action: $a}) { edges { node { actor action target outcome after } } } }",
+            json!({ "a": action }),
+        )
+        .await;
+    body["data"]["auditLog"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("auditLog: {body}"))
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}

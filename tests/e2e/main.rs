@@ -20,6 +20,7 @@ mod instances;
 mod multiprocess;
 mod ops;
 mod ownership;
+mod ownership_cases;
 mod policy;
 mod receiver;
 mod segment;

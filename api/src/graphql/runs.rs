@@ -9,7 +9,8 @@ use crate::audit::{self, Change};
 use crate::catalog::{self, definitions::Kind};
 use crate::error::ApiError;
 use crate::execution::{outbox, replay};
-use crate::visibility::View;
+use crate::policy::Owner;
+use crate::visibility;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use entity::{delivery, instance, run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -115,17 +116,28 @@ pub struct ReplayResult {
     pub reason: Option<String>,
 }
 
-/// Loads instance `id` if the caller may `act` on it (`workflow:<template>`, its owner).
-async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance::Model> {
-    let st = state(ctx)?;
+/// Instance `id` with its policy object (`workflow:<template>`) and owner.
+async fn find_instance(ctx: &Context<'_>, id: i64) -> Result<(instance::Model, String, Owner)> {
     let row = instance::Entity::find_by_id(id)
-        .one(&st.db)
+        .one(&state(ctx)?.db)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
-    let owner = access::instance_owner(&row);
-    let obj = access::workflow_object(&row.template);
-    access::check(&st.policy, actor(ctx)?, Ask::owned(&obj, act, &owner))?;
+    let (obj, owner) = (
+        access::workflow_object(&row.template),
+        access::instance_owner(&row),
+    );
+    Ok((row, obj, owner))
+}
+
+/// Loads instance `id` if the caller may `act` on it (`workflow:<template>`, its owner).
+async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance::Model> {
+    let (row, obj, owner) = find_instance(ctx, id).await?;
+    access::check(
+        &state(ctx)?.policy,
+        actor(ctx)?,
+        Ask::owned(&obj, act, &owner),
+    )?;
     Ok(row)
 }
 
@@ -135,28 +147,16 @@ async fn instance_to_change(
     ctx: &Context<'_>,
     id: i64,
     act: &str,
-    (verb, target): (&str, &str),
+    audit: (&str, &str),
 ) -> Result<instance::Model> {
     let st = state(ctx)?;
-    let row = instance::Entity::find_by_id(id)
-        .one(&st.db)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
-    let owner = access::instance_owner(&row);
-    let obj = access::workflow_object(&row.template);
-    access::authorize(
-        &st.db,
-        &st.policy,
-        actor(ctx)?,
-        Ask::owned(&obj, act, &owner),
-        (verb, target),
-    )
-    .await?;
+    let (row, obj, owner) = find_instance(ctx, id).await?;
+    let ask = Ask::owned(&obj, act, &owner);
+    access::authorize(&st.db, &st.policy, actor(ctx)?, ask, audit).await?;
     Ok(row)
 }
 
-/// Masks deliveries for the caller and audits what they saw in full.
+/// Deliveries as the caller may see them (masked; full reads audited on `target`).
 async fn visible(
     ctx: &Context<'_>,
     inst: &instance::Model,
@@ -164,15 +164,8 @@ async fn visible(
     target: &str,
 ) -> Result<Vec<Delivery>> {
     let st = state(ctx)?;
-    let mut view = View::load(&st.db, &st.policy, actor(ctx)?, inst).await?;
-    let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
-    let out = rows
-        .into_iter()
-        .map(|d| to_delivery(view.delivery(d)))
-        .collect();
-    view.audit_reads(&st.db, target, json!({ "deliveries": ids }))
-        .await?;
-    Ok(out)
+    let rows = visibility::deliveries(&st.db, &st.policy, actor(ctx)?, inst, rows, target).await?;
+    Ok(rows.into_iter().map(to_delivery).collect())
 }
 
 fn limit(first: Option<i32>) -> Result<u64> {
@@ -195,15 +188,8 @@ impl RunQuery {
             .all(&st.db)
             .await
             .map_err(ApiError::from)?;
-        let mut view = View::load(&st.db, &st.policy, actor(ctx)?, &inst).await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let rows = view.runs(&st.db, rows).await?;
-        view.audit_reads(
-            &st.db,
-            &format!("instance:{instance}"),
-            json!({ "runs": ids }),
-        )
-        .await?;
+        let target = format!("instance:{instance}");
+        let rows = visibility::runs(&st.db, &st.policy, actor(ctx)?, &inst, rows, &target).await?;
         Ok(rows.into_iter().map(to_run).collect())
     }
 

@@ -99,9 +99,13 @@ fn outputs(
     let step = &steps[i];
     let mut out = BTreeMap::new();
     if step.step_type == "notify" {
+        // The text quotes the fields its placeholders name, whether or not `reads` lists them.
+        let message = step.config.get("message").and_then(Value::as_str);
+        let quoted = message.map(expressions::event_refs).unwrap_or_default();
+        let sources = step.reads.iter().chain(quoted.iter());
         out.insert(
             "text".to_string(),
-            most_sensitive(step.reads.iter().map(|f| class_of(f))),
+            most_sensitive(sources.map(|f| class_of(f))),
         );
         return out;
     }
@@ -173,6 +177,19 @@ mod tests {
         assert_eq!(out["org"], "none");
         assert_eq!(out["email_sha256"], "hashed");
         assert_eq!(out["status"], "none", "computed from parameters only");
+    }
+
+    #[test]
+    fn a_notice_quoting_an_email_is_personal_even_if_reads_leave_it_out() {
+        let steps = vec![step(
+            json!({"id": "n", "type": "notify", "reads": ["company"],
+            "config": {"slot": "chat", "message": "{{event.company}}: {{event.email}}"}}),
+        )];
+        let pii: HashMap<String, String> = [("email", "personal"), ("company", "none")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(outputs(&steps, 0, None, &pii)["text"], "personal");
     }
 
     #[test]
