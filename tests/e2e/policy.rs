@@ -162,6 +162,47 @@ async fn explain_of_a_denied_request_says_which_roles_may() {
 }
 
 #[tokio::test]
+async fn explain_decides_with_the_relation_to_the_owner() {
+    let ask = |rel: &str| {
+        explain(&[
+            "--sub",
+            "alice",
+            "--role",
+            "marketer",
+            "--obj",
+            "connection:webhook",
+            "--act",
+            "rotate",
+            "--rel",
+            rel,
+        ])
+    };
+    let (code, out) = ask("own");
+    assert_eq!(
+        (code, out.lines().next()),
+        (Some(0), Some("allow")),
+        "{out}"
+    );
+    assert!(
+        out.contains("connection:*, rotate, own, allow"),
+        "names the rule: {out}"
+    );
+    let (code, out) = ask("team");
+    assert_eq!((code, out.lines().next()), (Some(1), Some("deny")), "{out}");
+    assert!(out.contains("relation team"), "{out}");
+    assert!(out.contains("roles that may: platform_admin"), "{out}");
+    let (code, out) = ask("none");
+    assert_eq!(
+        out.lines().next(),
+        Some("deny"),
+        "an own rule never covers an unowned object: {out}"
+    );
+    assert_eq!(code, Some(1));
+    let (code, _) = ask("mine");
+    assert_eq!(code, Some(2), "a relation that does not exist is bad input");
+}
+
+#[tokio::test]
 async fn unknown_roles_objects_and_actions_are_denied() {
     for (sub, obj, act) in [
         ("role:intern", "catalog:template:lead-capture", "read"),
