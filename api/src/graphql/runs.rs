@@ -336,6 +336,9 @@ async fn decide_run(ctx: &Context<'_>, id: i64, approve: bool) -> Result<Run> {
         .ok_or_else(|| ApiError::NotFound(format!("id: no run {id}")))?;
     let inst = instance_to_change(ctx, row.instance_id, "approve_run", (verb, &target)).await?;
     if inst.owner == act.sub {
+        audit::record_denied(&st.db, act, verb, &target)
+            .await
+            .map_err(ApiError::from)?;
         return Err(ApiError::Forbidden(
             "four eyes: the owner of the workflow cannot approve its runs".into(),
         )

@@ -260,6 +260,7 @@ pub async fn transition(
     .await?;
     let next = match (action, row.status.as_str()) {
         (Action::Approve, "pending_approval") if row.owner == actor.sub => {
+            audit::record_denied(db, actor, verb, &target).await?;
             return Err(ApiError::Forbidden(
                 "four eyes: the person who requested an instance cannot approve it".into(),
             ));
