@@ -22,6 +22,8 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub struct Subject {
     pub sub: String,
     pub roles: Vec<String>,
+    /// The caller's team: the token's `team` claim, else the `[teams]` configuration.
+    pub team: Option<String>,
 }
 
 /// Token claims. The registered claims are optional here so that a missing or mistyped one is
@@ -43,6 +45,9 @@ struct Claims {
     iat: Option<i64>,
     #[serde(default)]
     roles: Vec<String>,
+    /// The caller's team (a top-level string claim); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
 }
 
 pub struct Authenticator {
@@ -136,11 +141,23 @@ impl Authenticator {
         Ok(Subject {
             sub,
             roles: claims.roles,
+            team: claims.team.filter(|t| !t.trim().is_empty()),
         })
     }
 
     /// Mints a token (development and automation). Only possible with an HS256 key.
     pub fn mint(&self, sub: &str, roles: &[String], ttl_seconds: i64) -> anyhow::Result<String> {
+        self.mint_with_team(sub, roles, None, ttl_seconds)
+    }
+
+    /// Mints a token carrying a `team` claim as well.
+    pub fn mint_with_team(
+        &self,
+        sub: &str,
+        roles: &[String],
+        team: Option<&str>,
+        ttl_seconds: i64,
+    ) -> anyhow::Result<String> {
         let key = self.encoding.as_ref().ok_or_else(|| {
             anyhow::anyhow!(
                 "tokens for a {:?} public key are issued by your identity provider; \
@@ -168,6 +185,7 @@ impl Authenticator {
             nbf: Some((now - 1).into()),
             iat: Some(now),
             roles: roles.to_vec(),
+            team: team.map(str::to_string),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(self.algorithm),

@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 use std::{
+    collections::BTreeMap,
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -134,6 +135,7 @@ struct FileConfig {
     graphql: Option<GraphqlLimits>,
     segment: Option<crate::ingest::segment::SegmentConfig>,
     execution: Option<ExecutionConfig>,
+    teams: Option<BTreeMap<String, String>>,
 }
 
 /// `[execution]`: how workers claim jobs and reach destinations (owned by the worker crate).
@@ -156,6 +158,8 @@ pub struct Config {
     /// Segment event name → contract mapping for `/v1/track` and `/v1/batch`.
     pub segment: crate::ingest::segment::SegmentConfig,
     pub execution: ExecutionConfig,
+    /// `[teams]`: user → team, for callers whose token carries no `team` claim.
+    pub teams: BTreeMap<String, String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -219,7 +223,13 @@ impl Config {
             graphql: file.graphql.unwrap_or_default(),
             segment: file.segment.unwrap_or_default(),
             execution: execution_config(file.execution)?,
+            teams: teams_config(file.teams.unwrap_or_default())?,
         })
+    }
+
+    /// The team of user `sub` from `[teams]`, if configured.
+    pub fn team_of(&self, sub: &str) -> Option<String> {
+        self.teams.get(sub).cloned()
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -229,7 +239,7 @@ impl Config {
     /// Human-readable summary with secrets and passwords masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} data_dir={} policy_dir={} catalog={} auth.issuer={} auth.audience={} auth.key={}",
+            "listen={} database={} data_dir={} policy_dir={} catalog={} auth.issuer={} auth.audience={} auth.key={} teams={}",
             self.listen,
             mask_url(&self.database_url),
             self.data_dir.display(),
@@ -246,6 +256,15 @@ impl Config {
                     "HS256 (development secret in {})",
                     self.data_dir.join(crate::auth::DEV_SECRET_FILE).display()
                 ),
+            },
+            if self.teams.is_empty() {
+                "none (token `team` claims only)".to_string()
+            } else {
+                self.teams
+                    .iter()
+                    .map(|(user, team)| format!("{user}:{team}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             }
         )
     }
@@ -267,6 +286,17 @@ fn execution_config(file: Option<ExecutionConfig>) -> anyhow::Result<ExecutionCo
     }
     execution.check().map_err(anyhow::Error::msg)?;
     Ok(execution)
+}
+
+/// `[teams]` entries must name a user and a team.
+fn teams_config(teams: BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, String>> {
+    for (user, team) in &teams {
+        anyhow::ensure!(
+            !user.trim().is_empty() && !team.trim().is_empty(),
+            "teams.{user}: a user and a team name are both required (e.g. alice = \"marketing\")"
+        );
+    }
+    Ok(teams)
 }
 
 fn sqlite_url(path: &Path) -> String {

@@ -128,7 +128,7 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
             )),
         },
     };
-    let subject = match subject {
+    let mut subject = match subject {
         Ok(s) => s,
         Err(e) => {
             return error_response(
@@ -138,6 +138,10 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
             );
         }
     };
+    // The team: the token's claim, else the `[teams]` configuration.
+    if subject.team.is_none() {
+        subject.team = ctx.state.config.team_of(&subject.sub);
+    }
     let batch: BatchRequest = match parse_batch(&body) {
         Ok(b) => b,
         Err(e) => {

@@ -5,6 +5,7 @@
 //! → domain service (`catalog`, `audit`) → `policy` decision → one database transaction holding
 //! the change and its audit entry.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
@@ -26,3 +27,4 @@ pub mod runs;
 pub mod server;
 pub mod state;
 pub mod ui;
+pub mod visibility;

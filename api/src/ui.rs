@@ -9,6 +9,10 @@
 //! Never: accept a cookie without the matching CSRF header, mint demo tokens when a real key is
 //! configured, or log a token.
 
+mod demo_users;
+
+pub use demo_users::DEMO_USERS;
+
 use crate::auth::Subject;
 use crate::config::Config;
 use crate::error::{ApiError, Code};
@@ -35,30 +39,6 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 const DEMO_TTL_SECONDS: i64 = 8 * 3600;
 /// Largest sign-in body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// One demo user per policy role, offered on the sign-in page in development mode.
-pub const DEMO_USERS: &[(&str, &str, &str)] = &[
-    ("marketer", "alice", "instantiates the marketing templates"),
-    ("sales_ops", "sam", "instantiates the sales templates"),
-    ("data_engineer", "dana", "owns the data contracts"),
-    (
-        "platform_engineer",
-        "pat",
-        "publishes and retires catalog items",
-    ),
-    (
-        "platform_admin",
-        "ada",
-        "platform engineer who also reads the audit log",
-    ),
-    ("compliance", "carol", "reads the audit log and the policy"),
-    (
-        "approver",
-        "avery",
-        "approves instances of sensitive templates",
-    ),
-    ("viewer", "vic", "reads the catalog"),
-];
 
 /// Page paths of the UI; each serves `index.html`.
 const PAGES: &[&str] = &[
@@ -192,7 +172,9 @@ fn error(status: StatusCode, code: Code, field: &str, message: &str) -> Response
 fn demo_users() -> Value {
     DEMO_USERS
         .iter()
-        .map(|(role, sub, does)| json!({ "role": role, "sub": sub, "description": does }))
+        .map(|(role, sub, team, does)| {
+            json!({ "role": role, "sub": sub, "team": team, "description": does })
+        })
         .collect()
 }
 
@@ -201,7 +183,10 @@ async fn current(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let dev = development_mode(&state.config);
     let session = cookie(&headers, SESSION_COOKIE)
         .and_then(|t| state.auth.verify(t).ok())
-        .map(|s| json!({ "sub": s.sub, "roles": s.roles }));
+        .map(|s| {
+            let team = s.team.clone().or_else(|| state.config.team_of(&s.sub));
+            json!({ "sub": s.sub, "roles": s.roles, "team": team })
+        });
     Json(json!({
         "mode": if dev { "development" } else { "token" },
         "demoUsers": if dev { demo_users() } else { json!([]) },
@@ -291,7 +276,8 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         set_cookie(CSRF_COOKIE, &csrf, false, max_age, secure),
     ];
     with_cookies(
-        Json(json!({ "sub": subject.sub, "roles": subject.roles })).into_response(),
+        Json(json!({ "sub": subject.sub, "roles": subject.roles, "team": subject.team }))
+            .into_response(),
         &cookies,
     )
 }
@@ -306,7 +292,7 @@ fn demo_token(state: &AppState, role: &str) -> Result<String, Box<Response>> {
             "demo users exist only in development mode (no token key configured); paste a token",
         )));
     }
-    let Some((_, sub, _)) = DEMO_USERS.iter().find(|(r, _, _)| *r == role) else {
+    let Some((_, sub, team, _)) = DEMO_USERS.iter().find(|(r, _, _, _)| *r == role) else {
         return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             Code::BadUserInput,
@@ -316,7 +302,7 @@ fn demo_token(state: &AppState, role: &str) -> Result<String, Box<Response>> {
     };
     state
         .auth
-        .mint(sub, &[role.to_string()], DEMO_TTL_SECONDS)
+        .mint_with_team(sub, &[role.to_string()], Some(team), DEMO_TTL_SECONDS)
         .map_err(|e| {
             Box::new(error(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -14,6 +14,8 @@ pub struct Model {
     pub connector_version: String,
     pub name: String,
     pub owner: String,
+    /// The owner's team when the connection was created (`None`: no team).
+    pub owner_team: Option<String>,
     /// JSON object of the non-secret settings.
     #[sea_orm(column_type = "Text")]
     pub settings: String,

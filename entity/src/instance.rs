@@ -12,6 +12,8 @@ pub struct Model {
     pub template_version: String,
     pub name: String,
     pub owner: String,
+    /// The owner's team when the instance was created (`None`: no team).
+    pub owner_team: Option<String>,
     /// JSON object of the validated parameters.
     #[sea_orm(column_type = "Text")]
     pub params: String,

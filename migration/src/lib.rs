@@ -10,6 +10,7 @@ mod m20261127_000004_connections;
 mod m20261127_000005_instances;
 mod m20261127_000006_execution;
 mod m20261127_000007_deprecations;
+mod m20261201_000008_ownership;
 mod m20261201_000009_engine;
 
 pub use sea_orm_migration::MigratorTrait;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_instances::Migration),
             Box::new(m20261127_000006_execution::Migration),
             Box::new(m20261127_000007_deprecations::Migration),
+            Box::new(m20261201_000008_ownership::Migration),
             Box::new(m20261201_000009_engine::Migration),
         ]
     }

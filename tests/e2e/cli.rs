@@ -120,6 +120,21 @@ async fn a_token_minted_by_the_cli_is_accepted_by_the_running_app() {
         json!({ "sub": "alice", "roles": ["marketer"] }),
         "{body}"
     );
+    let out = app.cli(&[
+        "token",
+        "--sub",
+        "alice",
+        "--role",
+        "marketer",
+        "--team",
+        "marketing",
+    ]);
+    let token = stdout(&out).trim().to_string();
+    let body = app.gql(&token, "{ me { team } }", json!({})).await;
+    assert_eq!(
+        body["data"]["me"]["team"], "marketing",
+        "the team claim: {body}"
+    );
 }
 
 #[tokio::test]

@@ -158,3 +158,120 @@ async fn secrets_can_be_rotated() {
         "{bad}"
     );
 }
+
+const DELETE: &str = "mutation($id: Int!) { deleteConnection(id: $id) { id name } }";
+const LIST: &str = "{ connections { id owner ownerTeam } }";
+
+/// Connection ids `token` is shown.
+async fn listed(app: &TestApp, token: &str) -> Vec<i64> {
+    let body = app.gql(token, LIST, json!({})).await;
+    body["data"]["connections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("connections: {body}"))
+        .iter()
+        .filter_map(|c| c["id"].as_i64())
+        .collect()
+}
+
+#[tokio::test]
+async fn listing_shows_only_the_connections_the_caller_may_use() {
+    let app = spawn_app().await;
+    let mia = app.token_in("mia", &["marketer"], "marketing");
+    let settings = json!({ "url": "https://hooks.example.com/in", "secret": SECRET });
+    let body = app
+        .gql(
+            &mia,
+            CREATE,
+            json!({ "c": "webhook", "n": "mia's hook", "s": settings }),
+        )
+        .await;
+    let id = body["data"]["createConnection"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{body}"));
+
+    assert_eq!(listed(&app, &mia).await, vec![id], "the owner");
+    let alice = app.token_in("alice", &["marketer"], "marketing");
+    assert_eq!(listed(&app, &alice).await, vec![id], "a teammate");
+    let body = app.gql(&alice, LIST, json!({})).await;
+    assert_eq!(body["data"]["connections"][0]["ownerTeam"], "marketing");
+    let max = app.token_in("max", &["marketer"], "emea-sales");
+    assert!(
+        listed(&app, &max).await.is_empty(),
+        "another team's marketer"
+    );
+    let ada = app.token_in("ada", &["platform_admin"], "platform");
+    assert_eq!(listed(&app, &ada).await, vec![id], "a platform admin");
+    let vic = app.token_in("vic", &["viewer"], "marketing");
+    assert!(listed(&app, &vic).await.is_empty(), "a viewer uses none");
+}
+
+#[tokio::test]
+async fn a_connection_bound_to_a_live_workflow_is_not_deleted_until_it_is_retired() {
+    let app = spawn_app().await;
+    let mia = app.token_in("mia", &["marketer"], "marketing");
+    let crm =
+        crate::ownership::connection(&app, &mia, "hubspot", json!({ "access_token": "pat-x" }))
+            .await;
+    let chat = json!({ "webhook_url": "https://hooks.slack.com/services/T0/B0/z" });
+    let chat = crate::ownership::connection(&app, &mia, "slack", chat).await;
+    let bindings =
+        json!([{ "slot": "crm", "connection": crm }, { "slot": "chat", "connection": chat }]);
+    let params = json!({ "default_lead_status": "new" });
+    let instance = crate::ownership::instantiate(
+        &app,
+        &mia,
+        ("lead-capture", "Spring forms", params),
+        bindings,
+    )
+    .await;
+
+    let max = app.token_in("max", &["marketer"], "emea-sales");
+    let body = app.gql(&max, DELETE, json!({ "id": crm })).await;
+    assert_eq!(
+        error_code(&body),
+        Some("FORBIDDEN"),
+        "not the owner: {body}"
+    );
+
+    let body = app.gql(&mia, DELETE, json!({ "id": crm })).await;
+    assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
+    assert!(
+        error_message(&body).contains("Spring forms"),
+        "names the workflow: {body}"
+    );
+    assert!(listed(&app, &mia).await.contains(&crm), "still there");
+
+    let retire = "mutation($id: Int!) { retireInstance(id: $id) { status } }";
+    let body = app.gql(&mia, retire, json!({ "id": instance })).await;
+    assert_eq!(
+        body["data"]["retireInstance"]["status"], "retired",
+        "{body}"
+    );
+    let body = app.gql(&mia, DELETE, json!({ "id": crm })).await;
+    assert_eq!(body["data"]["deleteConnection"]["id"], crm, "{body}");
+    assert!(!listed(&app, &mia).await.contains(&crm), "gone");
+    assert!(
+        stored(&app).await.iter().all(|c| c.id != crm),
+        "deleted from the database"
+    );
+
+    let entries = audit_entries(&app, "connection.delete").await;
+    let outcomes: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or(""),
+                e["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![("max", "denied"), ("mia", "allowed")],
+        "{entries:?}"
+    );
+    assert!(
+        !entries[1].to_string().contains("pat-x"),
+        "no secret in the audit log"
+    );
+}

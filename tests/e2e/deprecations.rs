@@ -71,6 +71,16 @@ async fn a_deprecation_notice_names_affected_instances_notifies_owners_and_sunse
     assert_eq!(notice["sunsetPassed"], false);
     assert_eq!(notice["affectedInstances"][0]["id"], id);
     assert_eq!(notice["affectedInstances"][0]["owner"], "mia");
+    // Another team's marketer reads the notice, not whose workflows it affects.
+    let list = "{ deprecationNotices(kind: TEMPLATE, key: \"lead-capture\") { affectedInstances { id } } }";
+    let other = app
+        .gql(&app.token_in("max", &["marketer"], "emea"), list, json!({}))
+        .await;
+    assert_eq!(
+        other["data"]["deprecationNotices"][0]["affectedInstances"],
+        json!([]),
+        "{other}"
+    );
 
     let v = app
         .gql(

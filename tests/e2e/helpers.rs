@@ -68,6 +68,8 @@ pub struct Setup {
     pub workers: bool,
     /// Execution settings instead of [`test_execution`].
     pub execution: Option<api::config::ExecutionConfig>,
+    /// A TOML configuration file, read as `--config` is.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Execution settings for tests: loopback destinations allowed, a compressed retry schedule
@@ -95,6 +97,7 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
         database_url: Some(database_url),
         policy_dir: Some(setup.policy_dir.unwrap_or_else(policy_dir)),
         catalog_dir: Some(catalog_dir()),
+        config: setup.config_file,
         ..Default::default()
     };
     let mut config = Config::load(&args, None).expect("config");
@@ -190,6 +193,15 @@ impl TestApp {
         self.state.auth.mint(sub, &roles, 3600).expect("mint token")
     }
 
+    /// A valid token for `sub` with `roles` and a `team` claim.
+    pub fn token_in(&self, sub: &str, roles: &[&str], team: &str) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        self.state
+            .auth
+            .mint_with_team(sub, &roles, Some(team), 3600)
+            .expect("mint token")
+    }
+
     /// POSTs a GraphQL operation; returns the HTTP status and the JSON body.
     pub async fn gql_raw(&self, token: Option<&str>, body: Value) -> (u16, Value) {
         let mut req = self.client.post(self.url("/graphql")).json(&body);
@@ -258,4 +270,22 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Audit entries (actor, action, outcome) as compliance reads them.
+pub async fn audit_entries(app: &TestApp, action: &str) -> Vec<Value> {
+    let carol = app.token("carol", &["compliance"]);
+    let body = app
+        .gql(
+            &carol,
+            "query($a: String!) { auditLog(first: 100, filter: {action: $a}) { edges { node { actor action target outcome after } } } }",
+            json!({ "a": action }),
+        )
+        .await;
+    body["data"]["auditLog"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("auditLog: {body}"))
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
 }

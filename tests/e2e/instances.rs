@@ -299,4 +299,10 @@ async fn sensitive_templates_wait_for_a_second_person() {
             "{a} missing from {actions:?}"
         );
     }
+    let denied = actions.iter().filter(|x| *x == "instance.approve denied");
+    assert_eq!(
+        denied.count(),
+        2,
+        "the four-eyes refusal is audited as denied too: {actions:?}"
+    );
 }

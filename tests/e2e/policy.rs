@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const VIEWER_MAY_PUBLISH: &str =
     "{ me { can(object: \"catalog:template:alerting\", action: \"publish\") } }";
-const GRANT: &str = "p, role:viewer, catalog:template:alerting, publish, allow\n";
+const GRANT: &str = "p, role:viewer, catalog:template:alerting, publish, any, allow\n";
 
 /// Runs `switchyard --policy-dir DIR ARGS…` (no database involved).
 fn policy_cli(dir: &Path, args: &[&str]) -> Output {
@@ -106,7 +106,7 @@ async fn a_wrong_expectation_fails_policy_test_naming_its_line() {
     if !tests.ends_with('\n') {
         tests.push('\n');
     }
-    tests.push_str("role:marketer, catalog:template:lead-capture, publish, allow\n");
+    tests.push_str("role:marketer, catalog:template:lead-capture, publish, none, allow\n");
     let line = tests.lines().count();
     replace(dir.path(), "tests.csv", &tests);
     let out = policy_cli(dir.path(), &["policy", "test"]);
@@ -131,7 +131,7 @@ async fn explain_prints_allow_and_the_deciding_rule() {
     ]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out.lines().next(), Some("allow"), "{out}");
-    let rule = "p, role:marketer, catalog:template:lead-capture, instantiate, allow";
+    let rule = "p, role:marketer, catalog:template:lead-capture, instantiate, any, allow";
     assert!(
         out.contains(&format!("policy.csv:{}: {rule}", policy_line(rule))),
         "{out}"
@@ -159,6 +159,47 @@ async fn explain_of_a_denied_request_says_which_roles_may() {
         !who.contains("marketer") && !who.contains("compliance"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn explain_decides_with_the_relation_to_the_owner() {
+    let ask = |rel: &str| {
+        explain(&[
+            "--sub",
+            "alice",
+            "--role",
+            "marketer",
+            "--obj",
+            "connection:webhook",
+            "--act",
+            "rotate",
+            "--rel",
+            rel,
+        ])
+    };
+    let (code, out) = ask("own");
+    assert_eq!(
+        (code, out.lines().next()),
+        (Some(0), Some("allow")),
+        "{out}"
+    );
+    assert!(
+        out.contains("connection:*, rotate, own, allow"),
+        "names the rule: {out}"
+    );
+    let (code, out) = ask("team");
+    assert_eq!((code, out.lines().next()), (Some(1), Some("deny")), "{out}");
+    assert!(out.contains("relation team"), "{out}");
+    assert!(out.contains("roles that may: platform_admin"), "{out}");
+    let (code, out) = ask("none");
+    assert_eq!(
+        out.lines().next(),
+        Some("deny"),
+        "an own rule never covers an unowned object: {out}"
+    );
+    assert_eq!(code, Some(1));
+    let (code, _) = ask("mine");
+    assert_eq!(code, Some(2), "a relation that does not exist is bad input");
 }
 
 #[tokio::test]
@@ -242,7 +283,7 @@ async fn a_deny_rule_beats_an_allow_from_another_role() {
         "--act",
         "publish",
     ]);
-    let rule = "p, role:compliance, catalog:**, publish, deny";
+    let rule = "p, role:compliance, catalog:**, publish, any, deny";
     assert_eq!(out.lines().next(), Some("deny"), "{out}");
     assert!(
         out.contains(&format!("policy.csv:{}", policy_line(rule))),
@@ -264,8 +305,8 @@ async fn policy_edits_take_effect_without_restart_and_broken_edits_are_ignored()
     let flipped = eventually(Duration::from_secs(3), || viewer_may_publish(&app)).await;
     assert!(flipped, "the new grant must be in force within 2 s");
 
-    // A 4-field rule: the whole file is rejected, including the removal of the grant.
-    let broken = format!("{original}p, role:viewer, catalog:template:alerting, publish\n");
+    // A 5-field rule (no scope): the whole file is rejected, including the removal of the grant.
+    let broken = format!("{original}p, role:viewer, catalog:template:alerting, publish, allow\n");
     replace(dir.path(), "policy.csv", &broken);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(

@@ -26,6 +26,8 @@ use serde_json::Value;
 pub struct Actor {
     pub sub: String,
     pub roles: Vec<String>,
+    /// The caller's team, for ownership scopes (not part of the recorded entry).
+    pub team: Option<String>,
     pub request_id: String,
 }
 
@@ -35,6 +37,7 @@ impl Actor {
         Self {
             sub: subject.sub.clone(),
             roles: subject.roles.clone(),
+            team: subject.team.clone(),
             request_id: request_id.to_string(),
         }
     }
@@ -44,6 +47,7 @@ impl Actor {
         crate::auth::Subject {
             sub: self.sub.clone(),
             roles: self.roles.clone(),
+            team: self.team.clone(),
         }
     }
 
@@ -52,6 +56,7 @@ impl Actor {
         Self {
             sub: format!("system:{name}"),
             roles: Vec::new(),
+            team: None,
             request_id: uuid::Uuid::now_v7().to_string(),
         }
     }

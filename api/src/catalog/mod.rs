@@ -157,7 +157,8 @@ pub async fn versions(
         .await?)
 }
 
-/// Denies with an audit entry, or passes.
+/// Authorizes `act` on `obj`, an object nobody owns (a catalog item, write keys): denies with
+/// an audit entry, or passes. Goes through [`crate::access::authorize`], the one door.
 pub async fn authorize(
     db: &DatabaseConnection,
     policy: &Policy,
@@ -166,11 +167,15 @@ pub async fn authorize(
     audit_action: &str,
     audit_target: &str,
 ) -> ApiResult<()> {
-    if let Err(e) = policy.authorize(&actor.subject(), obj, act) {
-        audit::record_denied(db, actor, audit_action, audit_target).await?;
-        return Err(e);
-    }
-    Ok(())
+    crate::access::authorize(
+        db,
+        policy,
+        actor,
+        crate::access::Ask::unowned(obj, act),
+        (audit_action, audit_target),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Publishes a new version of a connector, contract or template.

@@ -62,9 +62,12 @@ pub enum Command {
         #[arg(long)]
         sub: String,
         /// Role to grant; repeat for several (platform_admin, platform_engineer, data_engineer,
-        /// marketer, sales_ops, compliance, viewer).
+        /// marketer, sales_ops, compliance, approver, operator, viewer).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// Team of the subject (the token's `team` claim), e.g. `marketing`.
+        #[arg(long)]
+        team: Option<String>,
         /// Lifetime: `90s`, `30m`, `1h`, `7d`.
         #[arg(long, default_value = "1h")]
         ttl: String,
@@ -111,6 +114,10 @@ pub enum PolicyCommand {
         /// Action, e.g. `read`, `publish`, `instantiate`.
         #[arg(long)]
         act: String,
+        /// The caller's relation to the object's owner: `own`, `team`, `other`, or `none` for
+        /// objects nobody owns.
+        #[arg(long, default_value = "none")]
+        rel: String,
     },
 }
 
@@ -226,9 +233,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { sub, roles, ttl } => {
+        Command::Token {
+            sub,
+            roles,
+            team,
+            ttl,
+        } => {
             let auth = Authenticator::from_config(&config)?;
-            println!("{}", auth.mint(&sub, &roles, parse_ttl(&ttl)?)?);
+            let team = team.filter(|t| !t.trim().is_empty());
+            println!(
+                "{}",
+                auth.mint_with_team(&sub, &roles, team.as_deref(), parse_ttl(&ttl)?)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {

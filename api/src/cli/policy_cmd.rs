@@ -1,7 +1,7 @@
 //! `switchyard policy test` and `policy explain`.
 
 use crate::config::Config;
-use crate::policy::{self, Policy};
+use crate::policy::{self, Policy, Relation};
 use std::process::ExitCode;
 
 use super::PolicyCommand;
@@ -16,19 +16,21 @@ pub(super) async fn run_policy(
             let cases = policy::read_cases(&config.policy_dir)?;
             let mut failed = 0;
             for case in &cases {
-                let d = engine.decide_for(
+                let d = engine.decide_for_rel(
                     std::slice::from_ref(&case.subject),
                     &case.object,
                     &case.action,
+                    case.relation,
                 );
                 if d.allowed != case.expected {
                     failed += 1;
                     println!(
-                        "FAIL tests.csv:{}: {} {} {} expected {} got {} ({})",
+                        "FAIL tests.csv:{}: {} {} {} ({}) expected {} got {} ({})",
                         case.line,
                         case.subject,
                         case.action,
                         case.object,
+                        case.relation.as_str(),
                         if case.expected { "allow" } else { "deny" },
                         if d.allowed { "allow" } else { "deny" },
                         d.rule.as_deref().unwrap_or("no rule matched")
@@ -47,7 +49,11 @@ pub(super) async fn run_policy(
             roles,
             obj,
             act,
+            rel,
         } => {
+            let Some(rel) = Relation::parse(&rel) else {
+                anyhow::bail!("--rel: `{rel}` is not a relation; use own, team, other or none");
+            };
             let mut subjects = Vec::new();
             if sub.starts_with("role:") || sub.starts_with("user:") {
                 subjects.push(sub.clone());
@@ -55,17 +61,18 @@ pub(super) async fn run_policy(
                 subjects.push(format!("user:{sub}"));
             }
             subjects.extend(roles.iter().map(|r| format!("role:{r}")));
-            let d = engine.decide_for(&subjects, &obj, &act);
+            let d = engine.decide_for_rel(&subjects, &obj, &act, rel);
             println!("{}", if d.allowed { "allow" } else { "deny" });
             match d.rule {
                 Some(rule) => println!("  decided by {rule}"),
                 None => println!(
-                    "  no rule allows {} to {act} {obj}: denied by default",
-                    subjects.join(" + ")
+                    "  no rule allows {} to {act} {obj} (relation {}): denied by default",
+                    subjects.join(" + "),
+                    rel.as_str()
                 ),
             }
             if !d.allowed {
-                let who = engine.roles_allowed(&obj, &act);
+                let who = engine.roles_allowed_rel(&obj, &act, rel);
                 if !who.is_empty() {
                     println!("  roles that may: {}", who.join(", "));
                 }

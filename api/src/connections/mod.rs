@@ -1,7 +1,12 @@
 //! Connections: a connector configured for use ("EMEA HubSpot"). Settings are validated against
 //! the connector's settings schema; the fields it marks `x-secret` are sealed at rest, never
 //! returned (masked as `********`), never written to the audit log, and rotatable.
+//!
+//! A connection is owned by the person who created it and their team. Creating one needs
+//! `connect` on the connector; using, rotating and deleting one are decided on
+//! `connection:<connector>` with the caller's relation to that owner (see `access`).
 
+use crate::access::{self, Ask};
 use crate::audit::{self, Actor, Change};
 use crate::catalog::{
     self,
@@ -177,6 +182,7 @@ pub async fn create(
         connector_version: Set(version),
         name: Set(name.to_string()),
         owner: Set(actor.sub.clone()),
+        owner_team: Set(actor.team.clone()),
         settings: Set(Value::Object(public).to_string()),
         secret_fields: Set(serde_json::to_string(&secret_fields).map_err(ApiError::internal)?),
         secret: Set(sealed),
@@ -207,18 +213,16 @@ pub async fn rotate(
     id: i64,
     new_secrets: &Value,
 ) -> ApiResult<connection::Model> {
-    let row = connection::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("id: no connection {id}")))?;
-    let (obj, target) = object(&row.connector, &row.name);
-    catalog::authorize(
+    let row = find(db, id).await?;
+    let (_, target) = object(&row.connector, &row.name);
+    let owner = access::connection_owner(&row);
+    let obj = access::connection_object(&row.connector);
+    access::authorize(
         db,
         policy,
         actor,
-        (&obj, "connect"),
-        "connection.rotate",
-        &target,
+        Ask::owned(&obj, "rotate", &owner),
+        ("connection.rotate", &target),
     )
     .await?;
     let (_, schema, secret_fields) = connector_schema(db, &row.connector).await?;
@@ -255,7 +259,7 @@ pub async fn rotate(
     Ok(updated)
 }
 
-/// Connections of `connector` (all when `None`) the caller may connect to, newest first.
+/// Connections of `connector` (all when `None`) the caller may use, newest first.
 pub async fn list(
     db: &DatabaseConnection,
     policy: &Policy,
@@ -267,17 +271,78 @@ pub async fn list(
         q = q.filter(connection::Column::Connector.eq(c));
     }
     let rows = q.order_by_desc(connection::Column::Id).all(db).await?;
-    let subject = actor.subject();
     Ok(rows
         .into_iter()
         .filter(|r| {
-            policy
-                .decide(
-                    &subject,
-                    &catalog::object(Kind::Connector, &r.connector),
-                    "connect",
-                )
-                .allowed
+            let owner = access::connection_owner(r);
+            let obj = access::connection_object(&r.connector);
+            access::allows(policy, actor, Ask::owned(&obj, "use", &owner))
         })
+        .collect())
+}
+
+/// Connection `id`, or `NOT_FOUND` naming it.
+pub async fn find(db: &DatabaseConnection, id: i64) -> ApiResult<connection::Model> {
+    connection::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("id: no connection {id}")))
+}
+
+/// Deletes connection `id`: needs `delete` on it; refused with `CONFLICT` naming the workflows
+/// while live (not retired) instances are bound to it. Audited with what was removed.
+pub async fn delete(
+    db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
+    id: i64,
+) -> ApiResult<connection::Model> {
+    let row = find(db, id).await?;
+    let (_, target) = object(&row.connector, &row.name);
+    let owner = access::connection_owner(&row);
+    let obj = access::connection_object(&row.connector);
+    access::authorize(
+        db,
+        policy,
+        actor,
+        Ask::owned(&obj, "delete", &owner),
+        ("connection.delete", &target),
+    )
+    .await?;
+    let tx = crate::db::begin_write(db).await?;
+    // Checked inside the write transaction, so no binding slips in between.
+    let users = bound_instances(&tx, id).await?;
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "id: connection {id} is bound to live workflows: {}; retire them or bind another connection first",
+            users.join(", ")
+        )));
+    }
+    connection::Entity::delete_by_id(id).exec(&tx).await?;
+    let change = Change {
+        action: "connection.delete".into(),
+        target,
+        before: Some(masked(&row)),
+        after: None,
+    };
+    audit::record(&tx, actor, change).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Live instances bound to connection `id`, as `name (template, #id)`.
+async fn bound_instances<C: sea_orm::ConnectionTrait>(db: &C, id: i64) -> ApiResult<Vec<String>> {
+    let live = entity::instance::Entity::find()
+        .filter(entity::instance::Column::Status.ne("retired"))
+        .order_by_asc(entity::instance::Column::Id)
+        .all(db)
+        .await?;
+    Ok(live
+        .into_iter()
+        .filter(|i| {
+            serde_json::from_str::<std::collections::BTreeMap<String, i64>>(&i.bindings)
+                .is_ok_and(|b| b.values().any(|c| *c == id))
+        })
+        .map(|i| format!("`{}` ({}, #{})", i.name, i.template, i.id))
         .collect())
 }

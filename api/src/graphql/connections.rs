@@ -13,6 +13,8 @@ pub struct Connection {
     pub connector_version: String,
     pub name: String,
     pub owner: String,
+    /// The owner's team, when they had one.
+    pub owner_team: Option<String>,
     /// Settings with every secret field shown as `********`.
     pub settings: Value,
     /// Names of the settings stored encrypted.
@@ -32,6 +34,7 @@ impl From<entity::connection::Model> for Connection {
             connector_version: m.connector_version,
             name: m.name,
             owner: m.owner,
+            owner_team: m.owner_team,
             created_by: m.created_by,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -44,7 +47,8 @@ pub struct ConnectionQuery;
 
 #[Object]
 impl ConnectionQuery {
-    /// Connections the caller may use, optionally of one connector.
+    /// Connections the caller may use (`use` on `connection:<connector>` for its owner),
+    /// optionally of one connector.
     async fn connections(
         &self,
         ctx: &Context<'_>,
@@ -85,7 +89,8 @@ impl ConnectionMutation {
         Ok(row.into())
     }
 
-    /// Replaces secret settings (e.g. a rotated API token) of a connection.
+    /// Replaces secret settings (e.g. a rotated API token) of a connection. Needs `rotate` on
+    /// `connection:<connector>` for its owner.
     async fn rotate_connection_secrets(
         &self,
         ctx: &Context<'_>,
@@ -100,6 +105,14 @@ impl ConnectionMutation {
         if let Some(engine) = &st.engine {
             engine.connectors.forget(id);
         }
+        Ok(row.into())
+    }
+
+    /// Deletes a connection. Needs `delete` on `connection:<connector>` for its owner; refused
+    /// (`CONFLICT`, naming them) while live workflows are bound to it. Returns it as it was.
+    async fn delete_connection(&self, ctx: &Context<'_>, id: i64) -> Result<Connection> {
+        let st = state(ctx)?;
+        let row = connections::delete(&st.db, &st.policy, actor(ctx)?, id).await?;
         Ok(row.into())
     }
 }

@@ -5,6 +5,7 @@ use super::catalog::PublishInput;
 use super::{actor, state};
 use crate::catalog::{self, definitions::Kind};
 use crate::contracts::registry::{self, Report};
+use crate::visibility::ContractView;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use entity::contract_drift;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -51,11 +52,14 @@ impl ContractsQuery {
         Ok(registry::check(&st.db, &doc).await?)
     }
 
-    /// Violation counts of live events against contract `name`, most frequent first.
+    /// Violation counts of live events against contract `name`, most frequent first. A last
+    /// message about a personal or sensitive field (it may quote the value) reads
+    /// `[masked: <class>]` unless you may read that class of data in every workflow.
     async fn contract_drift(&self, ctx: &Context<'_>, name: String) -> Result<Vec<Drift>> {
         let st = state(ctx)?;
+        let a = actor(ctx)?;
         st.policy.authorize(
-            &actor(ctx)?.subject(),
+            &a.subject(),
             &catalog::object(Kind::Contract, &name),
             "read",
         )?;
@@ -64,17 +68,20 @@ impl ContractsQuery {
             .order_by_desc(contract_drift::Column::Count)
             .all(&st.db)
             .await?;
-        Ok(rows
+        let mut view = ContractView::load(&st.db, &st.policy, a, &name).await?;
+        let out = rows
             .into_iter()
             .map(|r| Drift {
+                last_message: view.message(&r.pointer, r.last_message),
                 version: r.version,
                 rule: r.rule,
                 pointer: r.pointer,
                 count: r.count,
                 first_seen_at: r.first_seen_at,
                 last_seen_at: r.last_seen_at,
-                last_message: r.last_message,
             })
-            .collect())
+            .collect();
+        view.audit_reads(&st.db).await?;
+        Ok(out)
     }
 }

@@ -2,6 +2,7 @@
 //! the instances they affect, and read your own notifications.
 
 use super::{actor, state};
+use crate::access::{self, Ask};
 use crate::catalog::{self, definitions::Kind};
 use crate::deprecations::{self, Notice};
 use crate::error::ApiError;
@@ -45,14 +46,23 @@ pub struct DeprecationNotice {
     pub replacement: Option<String>,
     pub notes: String,
     pub created_by: String,
-    /// Live instances using the version; their owners were notified.
+    /// Live instances using the version that you may see; their owners were notified.
     pub affected_instances: Vec<AffectedInstance>,
 }
 
 async fn to_notice(ctx: &Context<'_>, m: deprecation::Model) -> Result<DeprecationNotice> {
     let st = state(ctx)?;
     let kind = Kind::parse(&m.kind).ok_or_else(|| ApiError::internal("stored kind"))?;
-    let hit = deprecations::affected(&st.db, kind, &m.key, &m.version).await?;
+    let me = actor(ctx)?;
+    // Only the workflows the caller may read (`read` on `workflow:<template>`, for its owner).
+    let hit = deprecations::affected(&st.db, kind, &m.key, &m.version)
+        .await?
+        .into_iter()
+        .filter(|i| {
+            let obj = access::workflow_object(&i.template);
+            let owner = access::instance_owner(i);
+            access::allows(&st.policy, me, Ask::owned(&obj, "read", &owner))
+        });
     Ok(DeprecationNotice {
         sunset_passed: deprecations::sunset_passed(&m),
         kind,
@@ -63,7 +73,7 @@ async fn to_notice(ctx: &Context<'_>, m: deprecation::Model) -> Result<Deprecati
         replacement: m.replacement,
         notes: m.notes,
         created_by: m.created_by,
-        affected_instances: hit.into_iter().map(Into::into).collect(),
+        affected_instances: hit.map(Into::into).collect(),
     })
 }
 

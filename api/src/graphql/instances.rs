@@ -15,6 +15,8 @@ pub struct Instance {
     pub template_version: String,
     pub name: String,
     pub owner: String,
+    /// The owner's team, when they had one.
+    pub owner_team: Option<String>,
     pub params: Value,
     /// Slot → connection id.
     pub bindings: Value,
@@ -48,6 +50,7 @@ fn to_graphql(st: &crate::state::AppState, m: entity::instance::Model) -> Instan
         template_version: m.template_version,
         name: m.name,
         owner: m.owner,
+        owner_team: m.owner_team,
         status: m.status,
         approved_by: m.approved_by,
         created_at: m.created_at,
@@ -67,28 +70,16 @@ pub struct InstanceQuery;
 
 #[Object]
 impl InstanceQuery {
-    /// Instances, newest first; `template` narrows to one template. Requires `read` on it.
+    /// Instances the caller may read (`read` on `workflow:<template>` for their owner), newest
+    /// first; `template` narrows to one template.
     async fn instances(
         &self,
         ctx: &Context<'_>,
         template: Option<String>,
     ) -> Result<Vec<Instance>> {
         let st = state(ctx)?;
-        let subject = actor(ctx)?.subject();
-        let rows = instances::list(&st.db, template.as_deref()).await?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| {
-                st.policy
-                    .decide(
-                        &subject,
-                        &catalog::object(Kind::Template, &r.template),
-                        "read",
-                    )
-                    .allowed
-            })
-            .map(|r| to_graphql(st, r))
-            .collect())
+        let rows = instances::list(&st.db, &st.policy, actor(ctx)?, template.as_deref()).await?;
+        Ok(rows.into_iter().map(|r| to_graphql(st, r)).collect())
     }
 }
 
@@ -128,14 +119,17 @@ impl InstanceMutation {
         transition(ctx, id, Action::Approve).await
     }
 
+    /// Pauses an active instance; needs `pause` on `workflow:<template>` for its owner.
     async fn pause_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
         transition(ctx, id, Action::Pause).await
     }
 
+    /// Resumes a paused instance; needs `resume` on `workflow:<template>` for its owner.
     async fn resume_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
         transition(ctx, id, Action::Resume).await
     }
 
+    /// Retires an instance for good; needs `retire` on `workflow:<template>` for its owner.
     async fn retire_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
         transition(ctx, id, Action::Retire).await
     }

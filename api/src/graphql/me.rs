@@ -1,6 +1,8 @@
 //! `me`: who the caller is and what the policy lets them do.
 
 use super::{actor, state};
+use crate::error::ApiError;
+use crate::policy::Relation;
 use async_graphql::{Context, Object, Result};
 
 #[derive(Default)]
@@ -9,6 +11,7 @@ pub struct MeQuery;
 pub struct Me {
     sub: String,
     roles: Vec<String>,
+    team: Option<String>,
 }
 
 #[Object]
@@ -19,6 +22,7 @@ impl MeQuery {
         Ok(Me {
             sub: a.sub.clone(),
             roles: a.roles.clone(),
+            team: a.team.clone(),
         })
     }
 }
@@ -35,13 +39,38 @@ impl Me {
         &self.roles
     }
 
+    /// The caller's team: the token's `team` claim, else the server's `[teams]` configuration.
+    async fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
     /// Whether the policy allows `action` on `object` for the caller
-    /// (e.g. `object: "catalog:template:lead-capture", action: "instantiate"`).
-    async fn can(&self, ctx: &Context<'_>, object: String, action: String) -> Result<bool> {
+    /// (e.g. `object: "catalog:template:lead-capture", action: "instantiate"`), standing in
+    /// `relation` to its owner: `own`, `team`, `other`, or `none` (default) for objects nobody
+    /// owns.
+    async fn can(
+        &self,
+        ctx: &Context<'_>,
+        object: String,
+        action: String,
+        relation: Option<String>,
+    ) -> Result<bool> {
         let st = state(ctx)?;
+        let rel = parse_relation(relation.as_deref())?;
         Ok(st
             .policy
-            .decide(&actor(ctx)?.subject(), &object, &action)
+            .decide_rel(&actor(ctx)?.subject(), &object, &action, rel)
             .allowed)
     }
+}
+
+/// A `relation` argument: `own`, `team`, `other` or `none` (the default).
+pub(crate) fn parse_relation(relation: Option<&str>) -> Result<Relation, ApiError> {
+    let raw = relation.map(str::trim).unwrap_or("none");
+    Relation::parse(raw).ok_or_else(|| {
+        ApiError::bad_input(
+            "relation",
+            format!("`{raw}` is not a relation; use own, team, other or none"),
+        )
+    })
 }

@@ -1,12 +1,16 @@
 //! Runs, deliveries and dead letters of workflow instances, and what people do to them
-//! (approve or reject a waiting run, run a scheduled instance now, replay dead letters). Reading
-//! needs `read` on the instance's template; the writes live in the runs service (`crate::runs`),
-//! resolvers only map arguments and results.
+//! (approve or reject a waiting run, run a scheduled instance now, replay dead letters).
+//! Everything here belongs to the instance's owner: reading needs `read` on
+//! `workflow:<template>` with the caller's relation to that owner, and record values are shown
+//! as `visibility` allows. The writes live in the runs service (`crate::runs`); resolvers only
+//! map arguments and results.
 
 use super::{actor, state};
-use crate::catalog::{self, definitions::Kind};
+use crate::access::{self, Ask};
 use crate::error::ApiError;
+use crate::policy::Owner;
 use crate::runs::replay;
+use crate::visibility;
 use async_graphql::{Context, Object, Result, SimpleObject};
 use entity::status::DeliveryStatus;
 use entity::{delivery, instance, run};
@@ -51,9 +55,12 @@ pub struct Delivery {
     pub error: Option<String>,
     /// From the event being accepted to this delivery succeeding.
     pub latency_ms: Option<i64>,
-    /// Every attempt: {attempt, at, status_code, error, duration_ms, outcome}.
+    /// Every attempt: {attempt, at, status_code, error, duration_ms, outcome}; masked values are
+    /// scrubbed from the errors too.
     pub history: Value,
-    /// The record as sent (only the fields allowed to reach this destination).
+    /// The record as sent (only the fields allowed to reach this destination). Personal and
+    /// sensitive values read `[masked: <class>]` unless the policy lets you read that class
+    /// for this workflow (`data:<class>:<template>`); reading them in full is audited.
     pub record: Value,
     pub next_attempt_at: Option<String>,
     pub replays: i32,
@@ -109,20 +116,41 @@ pub struct ReplayResult {
     pub reason: Option<String>,
 }
 
-/// Loads instance `id` if the caller may `act` on its template.
-async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance::Model> {
-    let st = state(ctx)?;
+/// Instance `id` with its policy object (`workflow:<template>`) and owner.
+async fn find_instance(ctx: &Context<'_>, id: i64) -> Result<(instance::Model, String, Owner)> {
     let row = instance::Entity::find_by_id(id)
-        .one(&st.db)
+        .one(&state(ctx)?.db)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::NotFound(format!("instance: no instance {id}")))?;
-    st.policy.authorize(
-        &actor(ctx)?.subject(),
-        &catalog::object(Kind::Template, &row.template),
-        act,
+    let (obj, owner) = (
+        access::workflow_object(&row.template),
+        access::instance_owner(&row),
+    );
+    Ok((row, obj, owner))
+}
+
+/// Loads instance `id` if the caller may `act` on it (`workflow:<template>`, its owner).
+async fn instance_for(ctx: &Context<'_>, id: i64, act: &str) -> Result<instance::Model> {
+    let (row, obj, owner) = find_instance(ctx, id).await?;
+    access::check(
+        &state(ctx)?.policy,
+        actor(ctx)?,
+        Ask::owned(&obj, act, &owner),
     )?;
     Ok(row)
+}
+
+/// Deliveries as the caller may see them (masked; full reads audited on `target`).
+async fn visible(
+    ctx: &Context<'_>,
+    inst: &instance::Model,
+    rows: Vec<delivery::Model>,
+    target: &str,
+) -> Result<Vec<Delivery>> {
+    let st = state(ctx)?;
+    let rows = visibility::deliveries(&st.db, &st.policy, actor(ctx)?, inst, rows, target).await?;
+    Ok(rows.into_iter().map(to_delivery).collect())
 }
 
 fn limit(first: Option<i32>) -> Result<u64> {
@@ -136,14 +164,17 @@ pub struct RunQuery;
 impl RunQuery {
     /// Runs of an instance, newest first (up to `first`, default 50, at most 100).
     async fn runs(&self, ctx: &Context<'_>, instance: i64, first: Option<i32>) -> Result<Vec<Run>> {
-        instance_for(ctx, instance, "read").await?;
+        let inst = instance_for(ctx, instance, "read").await?;
+        let st = state(ctx)?;
         let rows = run::Entity::find()
             .filter(run::Column::InstanceId.eq(instance))
             .order_by_desc(run::Column::Id)
             .limit(limit(first)?)
-            .all(&state(ctx)?.db)
+            .all(&st.db)
             .await
             .map_err(ApiError::from)?;
+        let target = format!("instance:{instance}");
+        let rows = visibility::runs(&st.db, &st.policy, actor(ctx)?, &inst, rows, &target).await?;
         Ok(rows.into_iter().map(to_run).collect())
     }
 
@@ -155,14 +186,14 @@ impl RunQuery {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::NotFound(format!("run: no run {run}")))?;
-        instance_for(ctx, row.instance_id, "read").await?;
+        let inst = instance_for(ctx, row.instance_id, "read").await?;
         let rows = delivery::Entity::find()
             .filter(delivery::Column::RunId.eq(run))
             .order_by_asc(delivery::Column::Id)
             .all(&st.db)
             .await
             .map_err(ApiError::from)?;
-        Ok(rows.into_iter().map(to_delivery).collect())
+        visible(ctx, &inst, rows, &format!("run:{run}")).await
     }
 
     /// Deliveries of an instance that exhausted their retries or failed permanently.
@@ -172,7 +203,7 @@ impl RunQuery {
         instance: i64,
         first: Option<i32>,
     ) -> Result<Vec<Delivery>> {
-        instance_for(ctx, instance, "read").await?;
+        let inst = instance_for(ctx, instance, "read").await?;
         let rows = delivery::Entity::find()
             .filter(delivery::Column::InstanceId.eq(instance))
             .filter(delivery::Column::Status.eq(DeliveryStatus::Dead.as_str()))
@@ -181,7 +212,7 @@ impl RunQuery {
             .all(&state(ctx)?.db)
             .await
             .map_err(ApiError::from)?;
-        Ok(rows.into_iter().map(to_delivery).collect())
+        visible(ctx, &inst, rows, &format!("instance:{instance}")).await
     }
 }
 
@@ -191,7 +222,8 @@ pub struct RunMutation;
 #[Object]
 impl RunMutation {
     /// Gives dead letters one more attempt — by `ids`, or all of an `instance` — after checking
-    /// that current policy and contracts still let their data reach the destination.
+    /// that current policy and contracts still let their data reach the destination. Needs
+    /// `replay` on each workflow, for its owner.
     async fn replay_dead_letters(
         &self,
         ctx: &Context<'_>,
@@ -217,7 +249,7 @@ impl RunMutation {
             .collect())
     }
 
-    /// Lets a run waiting at an `approve` step continue. Needs `approve` on the template, a
+    /// Lets a run waiting at an `approve` step continue. Needs `approve_run` on the workflow, a
     /// different person than the instance's owner (four eyes), and the step's role if it names one.
     async fn approve_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
         let run = crate::runs::decide(state(ctx)?, actor(ctx)?, id, true).await?;

@@ -23,6 +23,8 @@ pub struct Explanation {
     pub subjects: Vec<String>,
     pub object: String,
     pub action: String,
+    /// The relation to the object's owner asked about (`own`, `team`, `other`, `none`).
+    pub relation: String,
     /// `policy.csv:LINE: p, …` of the deciding rule; absent when nothing matched (default deny).
     pub rule: Option<String>,
     /// Roles the policy would allow: who to ask when denied.
@@ -41,6 +43,8 @@ pub struct PolicyRule {
     pub object: String,
     /// `p` only.
     pub action: Option<String>,
+    /// `p` only: whose objects the rule covers — `any`, `own` or `team`.
+    pub scope: Option<String>,
     /// `p` only: `allow` or `deny`.
     pub effect: Option<String>,
 }
@@ -69,9 +73,10 @@ pub struct ChainStatus {
 
 #[Object]
 impl UiExplainQuery {
-    /// Why the policy allows or denies `action` on `object`. Without `sub` and `roles` it
-    /// explains the caller's own access; about anyone else it requires `explain` on
-    /// `policy:files`.
+    /// Why the policy allows or denies `action` on `object`, for a caller standing in
+    /// `relation` (`own`, `team`, `other`; default `none`: nobody owns it) to its owner.
+    /// Without `sub` and `roles` it explains the caller's own access; about anyone else it
+    /// requires `explain` on `policy:files`.
     async fn explain_decision(
         &self,
         ctx: &Context<'_>,
@@ -79,8 +84,10 @@ impl UiExplainQuery {
         action: String,
         sub: Option<String>,
         roles: Option<Vec<String>>,
+        relation: Option<String>,
     ) -> Result<Explanation> {
         let st = state(ctx)?;
+        let rel = super::me::parse_relation(relation.as_deref())?;
         let me = actor(ctx)?.subject();
         let subjects = if sub.is_none() && roles.is_none() {
             let mut s = vec![format!("user:{}", me.sub)];
@@ -104,13 +111,14 @@ impl UiExplainQuery {
             }
             s
         };
-        let d = st.policy.decide_for(&subjects, &object, &action);
-        let roles_that_may = st.policy.roles_allowed(&object, &action);
+        let d = st.policy.decide_for_rel(&subjects, &object, &action, rel);
+        let roles_that_may = st.policy.roles_allowed_rel(&object, &action, rel);
         Ok(Explanation {
             allowed: d.allowed,
             subjects,
             object,
             action,
+            relation: rel.as_str().to_string(),
             rule: d.rule,
             roles_that_may,
         })
@@ -138,7 +146,8 @@ impl UiExplainQuery {
                     subject: field(1),
                     object: field(2),
                     action: f.get(3).cloned(),
-                    effect: f.get(4).cloned(),
+                    scope: f.get(4).filter(|_| f.len() == 6).cloned(),
+                    effect: f.get(5).cloned(),
                 }
             })
             .collect();

@@ -232,6 +232,7 @@ pub async fn ingest(
     let source = crate::audit::Actor {
         sub: format!("write-key:{}", key.name),
         roles: vec![],
+        team: None,
         request_id: uuid::Uuid::now_v7().to_string(),
     };
     let existing = state

@@ -5,22 +5,31 @@
 //! every slot is bound to a connection of the right category that the caller may use; every
 //! field may flow to its destination (`flows`). The decision is stored with the instance.
 //! Sensitive templates start `pending_approval` until a different person approves (four eyes).
+//!
+//! An instance is owned by the person who created it and their team; approving it is decided on
+//! the template (`approve`), pausing, resuming and retiring on `workflow:<template>`, each with
+//! the caller's relation to that owner (see `access`).
 
+mod bindings;
 pub mod flows;
 
+pub use bindings::Binder;
+pub(crate) use bindings::{destinations, pii_classes};
+
+use crate::access::{self, Ask};
 use crate::audit::{self, Actor, Change};
 use crate::catalog::{
     self,
-    definitions::{ConnectorDef, ContractDef, Kind, Lifecycle, TemplateDef, typed},
+    definitions::{Kind, Lifecycle, TemplateDef},
 };
 use crate::error::{ApiError, ApiResult};
 use crate::policy::Policy;
-use entity::{connection, instance};
+use entity::instance;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// What to instantiate.
 pub struct Request {
@@ -105,103 +114,6 @@ fn check_params(def: &TemplateDef, params: &Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// PII class of every field of the contracts the template reads.
-pub(crate) async fn pii_classes(
-    db: &DatabaseConnection,
-    def: &TemplateDef,
-) -> ApiResult<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    for read in &def.reads {
-        let Some(item) = catalog::find(db, Kind::Contract, &read.contract).await? else {
-            continue;
-        };
-        let versions = catalog::versions(db, item.id).await?;
-        let Some(current) = versions.iter().find(|v| v.version == item.latest_version) else {
-            continue;
-        };
-        let contract: ContractDef = typed(&current.definition)?;
-        if let Some(props) = contract.schema.get("properties").and_then(Value::as_object) {
-            for (name, p) in props {
-                let class = p.get("x-pii").and_then(Value::as_str).unwrap_or("none");
-                out.insert(name.clone(), class.to_string());
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Resolves and checks every slot binding.
-pub(crate) async fn destinations(
-    db: &DatabaseConnection,
-    policy: &Policy,
-    actor: &Actor,
-    def: &TemplateDef,
-    bindings: &BTreeMap<String, i64>,
-) -> ApiResult<HashMap<String, flows::Destination>> {
-    for slot in bindings.keys() {
-        if !def.slots.contains_key(slot) {
-            return Err(ApiError::bad_input(
-                format!("connections.{slot}"),
-                "is not a slot of this template",
-            ));
-        }
-    }
-    let mut out = HashMap::new();
-    for (slot, spec) in &def.slots {
-        let field = format!("connections.{slot}");
-        let id = bindings.get(slot).ok_or_else(|| {
-            ApiError::bad_input(
-                &field,
-                format!("bind a connection of category `{}`", spec.category),
-            )
-        })?;
-        let conn = connection::Entity::find_by_id(*id)
-            .one(db)
-            .await?
-            .ok_or_else(|| ApiError::bad_input(&field, format!("no connection {id}")))?;
-        let item = catalog::find(db, Kind::Connector, &conn.connector)
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("connector {} vanished", conn.connector)))?;
-        if item.category != spec.category {
-            return Err(ApiError::bad_input(
-                &field,
-                format!(
-                    "connection `{}` is a {} connector; this slot needs category `{}`",
-                    conn.name, item.category, spec.category
-                ),
-            ));
-        }
-        policy
-            .authorize(
-                &actor.subject(),
-                &catalog::object(Kind::Connector, &conn.connector),
-                "connect",
-            )
-            .map_err(|e| ApiError::Forbidden(format!("{field}: {e}")))?;
-        let version = catalog::versions(db, item.id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == conn.connector_version);
-        let data_classes = version
-            .and_then(|v| typed::<ConnectorDef>(&v.definition).ok())
-            .map(|d| {
-                d.data_classes
-                    .iter()
-                    .map(|c| format!("{c:?}").to_lowercase())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.insert(
-            slot.clone(),
-            flows::Destination {
-                category: item.category,
-                data_classes,
-            },
-        );
-    }
-    Ok(out)
-}
-
 /// Creates an instance (see the module comment for the checks).
 pub async fn instantiate(
     db: &DatabaseConnection,
@@ -229,7 +141,11 @@ pub async fn instantiate(
     crate::deprecations::refuse_after_sunset(db, &req.template, &version).await?;
     check_params(&def, &req.params)?;
     let params = with_defaults(&def.parameters, &req.params);
-    let dests = destinations(db, policy, actor, &def, &req.bindings).await?;
+    let binder = Binder {
+        actor,
+        audit_target: &target,
+    };
+    let dests = destinations(db, policy, Some(binder), &def, &req.bindings).await?;
     let pii = pii_classes(db, &def).await?;
     let decided = flows::decide(policy, &def, &pii, &dests)?;
     let status = if def.sensitive {
@@ -261,6 +177,7 @@ pub async fn instantiate(
         template_version: Set(version),
         name: Set(req.name.clone()),
         owner: Set(actor.sub.clone()),
+        owner_team: Set(actor.team.clone()),
         params: Set(params.to_string()),
         bindings: Set(serde_json::to_string(&req.bindings).map_err(ApiError::internal)?),
         flows: Set(serde_json::to_string(&decided).map_err(ApiError::internal)?),
@@ -312,24 +229,41 @@ pub async fn transition(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("id: no instance {id}")))?;
-    let (act, verb) = match action {
-        Action::Approve => ("approve", "instance.approve"),
-        Action::Pause => ("instantiate", "instance.pause"),
-        Action::Resume => ("instantiate", "instance.resume"),
-        Action::Retire => ("instantiate", "instance.retire"),
+    let (object, act, verb) = match action {
+        Action::Approve => (
+            catalog::object(Kind::Template, &row.template),
+            "approve",
+            "instance.approve",
+        ),
+        Action::Pause => (
+            access::workflow_object(&row.template),
+            "pause",
+            "instance.pause",
+        ),
+        Action::Resume => (
+            access::workflow_object(&row.template),
+            "resume",
+            "instance.resume",
+        ),
+        Action::Retire => (
+            access::workflow_object(&row.template),
+            "retire",
+            "instance.retire",
+        ),
     };
     let target = format!("instance:{id}");
-    catalog::authorize(
+    let owner = access::instance_owner(&row);
+    access::authorize(
         db,
         policy,
         actor,
-        (&catalog::object(Kind::Template, &row.template), act),
-        verb,
-        &target,
+        Ask::owned(&object, act, &owner),
+        (verb, &target),
     )
     .await?;
     let next = match (action, row.status.as_str()) {
         (Action::Approve, "pending_approval") if row.owner == actor.sub => {
+            audit::record_denied(db, actor, verb, &target).await?;
             return Err(ApiError::Forbidden(
                 "four eyes: the person who requested an instance cannot approve it".into(),
             ));
@@ -368,14 +302,25 @@ pub async fn transition(
     Ok(updated)
 }
 
-/// Instances, newest first, optionally of one template.
+/// Instances the caller may `read` (on `workflow:<template>`, for each one's owner), newest
+/// first, optionally of one template.
 pub async fn list(
     db: &DatabaseConnection,
+    policy: &Policy,
+    actor: &Actor,
     template: Option<&str>,
 ) -> ApiResult<Vec<instance::Model>> {
     let mut q = instance::Entity::find();
     if let Some(t) = template {
         q = q.filter(instance::Column::Template.eq(t));
     }
-    Ok(q.order_by_desc(instance::Column::Id).all(db).await?)
+    let rows = q.order_by_desc(instance::Column::Id).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            let owner = access::instance_owner(r);
+            let obj = access::workflow_object(&r.template);
+            access::allows(policy, actor, Ask::owned(&obj, "read", &owner))
+        })
+        .collect())
 }

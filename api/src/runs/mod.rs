@@ -6,6 +6,7 @@
 
 pub mod replay;
 
+use crate::access::{self, Ask};
 use crate::audit::{self, Actor, Change};
 use crate::catalog::{self, definitions::Kind};
 use crate::error::{ApiError, ApiResult};
@@ -33,9 +34,9 @@ async fn instance(state: &AppState, id: i64, field: &str) -> ApiResult<instance:
         .ok_or_else(|| ApiError::NotFound(format!("{field}: no instance {id}")))
 }
 
-/// Approves (`approve`) or rejects a run waiting at an `approve` step. Needs `approve` on the
-/// template, a different person than the workflow's owner (four eyes) and, when the step names
-/// one, the step's role.
+/// Approves (`approve`) or rejects a run waiting at an `approve` step. Needs `approve_run` on
+/// the workflow (with the caller's relation to its owner), a different person than the owner
+/// (four eyes) and, when the step names one, the step's role.
 pub async fn decide(
     state: &AppState,
     actor: &Actor,
@@ -49,16 +50,20 @@ pub async fn decide(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("id: no run {id}")))?;
     let inst = instance(state, row.instance_id, "id").await?;
-    catalog::authorize(
+    let (obj, owner) = (
+        access::workflow_object(&inst.template),
+        access::instance_owner(&inst),
+    );
+    access::authorize(
         &state.db,
         &state.policy,
         actor,
-        (&catalog::object(Kind::Template, &inst.template), "approve"),
-        verb,
-        &target,
+        Ask::owned(&obj, "approve_run", &owner),
+        (verb, &target),
     )
     .await?;
     if inst.owner == actor.sub {
+        audit::record_denied(&state.db, actor, verb, &target).await?;
         return Err(ApiError::Forbidden(
             "four eyes: the owner of the workflow cannot approve its runs".into(),
         ));
@@ -139,16 +144,16 @@ pub async fn decide(
 pub async fn run_now(state: &AppState, actor: &Actor, id: i64) -> ApiResult<String> {
     let target = format!("instance:{id}");
     let row = instance(state, id, "id").await?;
-    catalog::authorize(
+    let (obj, owner) = (
+        access::workflow_object(&row.template),
+        access::instance_owner(&row),
+    );
+    access::authorize(
         &state.db,
         &state.policy,
         actor,
-        (
-            &catalog::object(Kind::Template, &row.template),
-            "instantiate",
-        ),
-        "instance.run_now",
-        &target,
+        Ask::owned(&obj, "run", &owner),
+        ("instance.run_now", &target),
     )
     .await?;
     if row.status != "active" {

@@ -18,10 +18,11 @@ use crate::helpers::*;
 use crate::receiver::{Receiver, Reply};
 use serde_json::{Value, json};
 
+/// A connection of the demo marketer (alice, team marketing), so her wizard may use it.
 async fn connection(app: &TestApp, connector: &str, name: &str, settings: Value) -> i64 {
-    let pat = app.token("pat", &["platform_engineer"]);
+    let alice = app.token_in("alice", &["marketer"], "marketing");
     let body = app
-        .gql(&pat, "mutation($c: String!, $n: String!, $s: JSON!) { createConnection(connector: $c, name: $n, settings: $s) { id } }",
+        .gql(&alice, "mutation($c: String!, $n: String!, $s: JSON!) { createConnection(connector: $c, name: $n, settings: $s) { id } }",
             json!({ "c": connector, "n": name, "s": settings }))
         .await;
     body["data"]["createConnection"]["id"]
@@ -293,6 +294,7 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
     ui.goto("/compliance/policy").await;
     ui.wait(".rules").await;
     ui.page("13-policy").await;
+    viewer_sees_personal_values_masked(&ui, instance).await;
 
     // lead capture 2.0.0 is published; 1.0.0 (the marketer's workflow) gets a deprecation notice.
     publish_next_version(&app, "lead-capture", "2.0.0").await;
@@ -525,11 +527,46 @@ async fn marketer_sees_the_deprecation(ui: &Ui<'_>, instance: i64, sunset: &str)
     );
 }
 
+/// A viewer (vic, alice's teammate) may see alice's workflow, but not the personal values in its
+/// deliveries: each shows as a badge naming its class.
+async fn viewer_sees_personal_values_masked(ui: &Ui<'_>, instance: i64) {
+    ui.sign_out().await;
+    ui.sign_in_as("viewer").await;
+    ui.goto(&format!("/workflows/{instance}")).await;
+    ui.until(
+        "the runs are drawn",
+        "document.querySelector('.timeline .run button') && !document.querySelector('.loading')",
+    )
+    .await;
+    ui.wait(".timeline .run button")
+        .await
+        .click()
+        .await
+        .expect("show deliveries");
+    ui.until(
+        "a personal value shows as a badge",
+        "document.querySelector('.timeline .run table .masked .pii-personal')",
+    )
+    .await;
+    let text = ui
+        .js("return document.querySelector('.timeline .run table').textContent;")
+        .await;
+    assert!(
+        text.as_str().is_some_and(|t| !t.contains("@example.com")),
+        "no email reaches the viewer's page: {text}"
+    );
+    ui.js("document.querySelector('.timeline .run table details').open = true; return true;")
+        .await;
+    ui.page("14-viewer-masked").await;
+    ui.sign_out().await;
+    ui.sign_in_as("compliance").await;
+}
+
 /// "Run now" on a scheduled workflow queues a run that shows up in the timeline.
 async fn run_the_scheduled_workflow_now(ui: &Ui<'_>, app: &TestApp, id: i64) {
     let count = || async {
         app.gql(
-            &app.token("pat", &["platform_engineer"]),
+            &app.token("carol", &["compliance"]),
             "query($i: Int!) { runs(instance: $i) { id } }",
             json!({ "i": id }),
         )
@@ -633,7 +670,8 @@ async fn scheduled_workflow(app: &TestApp, ads_url: &str) -> i64 {
 
 /// Two leads arrive: the first dies at HubSpot (a dead letter), the second is delivered.
 async fn run_two_leads(app: &TestApp, instance: i64) {
-    let pat = app.token("pat", &["platform_engineer"]);
+    // Watched as compliance, who may read anyone's workflow.
+    let pat = app.token("carol", &["compliance"]);
     event_to(app, "ui-1", "ada@example.com").await;
     let dead = eventually(WAIT, || async {
         let d = app

@@ -24,7 +24,7 @@ console.error = (...args) => {
 };
 
 const ctx = {
-  /** `{sub, roles, caps}` once signed in. */
+  /** `{sub, roles, team, caps}` once signed in. */
   me: null,
   /** What `GET /ui/session` said: mode, demo users. */
   session: null,
@@ -32,7 +32,7 @@ const ctx = {
   titled,
 };
 
-const ME = `{ me { sub roles
+const ME = `{ me { sub roles team
   audit: can(object: "audit:log", action: "read")
   policy: can(object: "policy:files", action: "read")
   lifecycleTemplates: can(object: "catalog:template:any", action: "lifecycle")
@@ -44,6 +44,7 @@ async function loadMe() {
   ctx.me = {
     sub: m.sub,
     roles: m.roles,
+    team: m.team,
     caps: { audit: m.audit, policy: m.policy, platform: m.lifecycleTemplates || m.lifecycleContracts },
   };
 }
@@ -69,7 +70,7 @@ function drawChrome(pathname) {
   replace(nav, h('ul', {}, items.filter((i) => i[2]).map(([href, label]) =>
     h('li', {}, h('a', { href, 'data-link': true, 'aria-current': current(href) ? 'page' : null }, label)))));
   replace(who,
-    h('span', {}, 'Signed in as ', h('strong', {}, ctx.me.sub), ` (${ctx.me.roles.join(', ') || 'no role'})`),
+    h('span', {}, 'Signed in as ', h('strong', {}, ctx.me.sub), ` (${ctx.me.roles.join(', ') || 'no role'}${ctx.me.team ? `; team ${ctx.me.team}` : ''})`),
     h('button', { type: 'button', class: 'link-button', onclick: doSignOut }, 'Sign out'));
 }
 

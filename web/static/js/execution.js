@@ -1,12 +1,13 @@
 // Runs, deliveries and dead letters of a workflow (`runs(instance)`, `deliveries(run)`,
 // `deadLetters(instance)`), replaying dead letters (`replayDeadLetters(ids)`) and running a
 // scheduled workflow now (`runInstanceNow`), plus how the pages read a status: worked, failed,
-// or neither (yet). Only the fields the pages show are asked for — not the records as sent.
+// or neither (yet), and which record values the server masked. Only the fields the pages show
+// are asked for.
 
 import { gql } from './api.js';
 
 const RUN = 'id instance eventId status step detail startedAt finishedAt latencyMs';
-const DELIVERY = 'id run instance step slot connection connector status attempts responseCode error latencyMs nextAttemptAt replays createdAt updatedAt';
+const DELIVERY = 'id run instance step slot connection connector status attempts responseCode error latencyMs nextAttemptAt replays createdAt updatedAt record';
 
 /** Runs of instance `id`, newest first (at most `first`). */
 export async function runs(id, first = 50) {
@@ -37,6 +38,15 @@ export async function runNow(id) {
 export async function decideRun(id, approve) {
   const field = approve ? 'approveRun' : 'rejectRun';
   return (await gql(`mutation($r: Int!) { ${field}(id: $r) { ${RUN} } }`, { r: id }))[field];
+}
+
+/**
+ * The PII class of a value the server masked (`"[masked: personal]"`), or null for a value shown
+ * in full. Personal and sensitive values are shown only to those the policy lets read them.
+ */
+export function maskedClass(value) {
+  const m = typeof value === 'string' ? /^\[masked: ([a-z_]+)\]$/.exec(value) : null;
+  return m ? m[1] : null;
 }
 
 const OK = ['succeeded', 'delivered'];

@@ -20,8 +20,23 @@ export function objectText(o) {
     if (p[2] === '*' || p[2] === '**') return `any ${p[1]}`;
     return `${p[1]} ${p.slice(2).join(':')}`;
   }
+  const any = (x) => (x === '*' || x === '**' ? null : x);
+  if (p[0] === 'connection') return any(p[1]) ? `${p[1]} connections` : 'connections';
+  if (p[0] === 'workflow') return any(p[1]) ? `${p[1]} workflows` : 'workflows';
+  if (p[0] === 'data') {
+    const cls = any(p[1]) ? `${p[1]} data` : 'data of every class';
+    return any(p[2]) ? `${cls} in ${p[2]} workflows` : `${cls} in workflows`;
+  }
   const fixed = { 'audit:log': 'the audit log', 'policy:files': 'the policy files', 'ingest:write-keys': 'event write keys' };
   return fixed[o] || o;
+}
+
+/** Whose objects an owned-object rule covers: "", " they own", " of their team". */
+function scopeText(r) {
+  const owned = /^(connection|workflow|data):/.test(r.object);
+  if (r.scope === 'own') return ' they own';
+  if (r.scope === 'team') return ' of their team';
+  return owned ? ' of anyone' : '';
 }
 
 function sentence(r) {
@@ -32,9 +47,10 @@ function sentence(r) {
     const where = dest === '*' ? 'any destination' : `${dest} destinations`;
     return r.effect === 'deny' ? [h('strong', {}, what), ' may ', h('em', {}, 'never'), ` be sent to ${where}.`] : [h('strong', {}, what), ` may be sent to ${where}.`];
   }
+  const what = `${r.action.replace(/_/g, ' ')} ${objectText(r.object)}${scopeText(r)}`;
   return r.effect === 'deny'
-    ? [h('strong', {}, who(r.subject)), ' may ', h('em', {}, 'never'), ` ${r.action} ${objectText(r.object)}.`]
-    : [h('strong', {}, who(r.subject)), ` may ${r.action} ${objectText(r.object)}.`];
+    ? [h('strong', {}, who(r.subject)), ' may ', h('em', {}, 'never'), ` ${what}.`]
+    : [h('strong', {}, who(r.subject)), ` may ${what}.`];
 }
 
 /** Rules grouped under the `# --- heading ---` comments of policy.csv. */
@@ -64,7 +80,7 @@ export async function render(main, ctx) {
   ctx.titled('Policy', ctx.focus);
   let files;
   try {
-    files = (await gql('{ policyFiles { model policy tests rules { line kind subject object action effect } } }')).policyFiles;
+    files = (await gql('{ policyFiles { model policy tests rules { line kind subject object action scope effect } } }')).policyFiles;
   } catch (e) {
     replace(body, errorBox(e, 'The policy could not be loaded'));
     return;
@@ -89,6 +105,8 @@ function explainForm(roles, actions) {
   const role = h('select', { id: 'ex-role' }, h('option', { value: '' }, '— no role —'), roles.map((r) => h('option', { value: r }, r)));
   const object = h('input', { id: 'ex-object', type: 'text', autocomplete: 'off', placeholder: 'catalog:template:lead-routing', 'aria-describedby': 'ex-object-hint' });
   const action = h('input', { id: 'ex-action', type: 'text', list: 'ex-actions', autocomplete: 'off', placeholder: 'instantiate' });
+  const relation = h('select', { id: 'ex-rel' }, [['none', 'nobody (catalog, audit log…)'], ['own', 'the user'], ['team', 'a teammate'], ['other', 'someone else']]
+    .map(([v, t]) => h('option', { value: v }, t)));
   const out = h('div', { 'aria-live': 'polite' });
   const form = h('form', { class: 'panel explain', 'aria-labelledby': 'explain-h' },
     h('h2', { id: 'explain-h' }, 'Explain a decision'),
@@ -96,8 +114,9 @@ function explainForm(roles, actions) {
     h('div', { class: 'explain-grid' },
       h('div', { class: 'field' }, h('label', { for: 'ex-sub' }, 'User'), sub),
       h('div', { class: 'field' }, h('label', { for: 'ex-role' }, 'Role'), role),
-      h('div', { class: 'field' }, h('label', { for: 'ex-object' }, 'Object'), h('p', { class: 'hint', id: 'ex-object-hint' }, 'catalog:template:KEY, catalog:connector:KEY, audit:log, flow:personal:ads…'), object),
-      h('div', { class: 'field' }, h('label', { for: 'ex-action' }, 'Action'), action)),
+      h('div', { class: 'field' }, h('label', { for: 'ex-object' }, 'Object'), h('p', { class: 'hint', id: 'ex-object-hint' }, 'catalog:template:KEY, connection:KEY, workflow:KEY, data:personal:KEY, audit:log, flow:personal:ads…'), object),
+      h('div', { class: 'field' }, h('label', { for: 'ex-action' }, 'Action'), action),
+      h('div', { class: 'field' }, h('label', { for: 'ex-rel' }, 'Owned by'), relation)),
     h('button', { type: 'submit', class: 'primary' }, 'Explain'), out);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -107,12 +126,12 @@ function explainForm(roles, actions) {
     }
     replace(out, loading('Asking the policy'));
     try {
-      const d = await gql(`query($o: String!, $a: String!, $s: String, $r: [String!]) {
-        explainDecision(object: $o, action: $a, sub: $s, roles: $r) { allowed subjects rule rolesThatMay } }`,
-      { o: object.value.trim(), a: action.value.trim(), s: sub.value.trim() || null, r: role.value ? [role.value] : [] });
+      const d = await gql(`query($o: String!, $a: String!, $s: String, $r: [String!], $rel: String) {
+        explainDecision(object: $o, action: $a, sub: $s, roles: $r, relation: $rel) { allowed subjects rule rolesThatMay } }`,
+      { o: object.value.trim(), a: action.value.trim(), s: sub.value.trim() || null, r: role.value ? [role.value] : [], rel: relation.value });
       const x = d.explainDecision;
       replace(out, h('div', { class: `decision ${x.allowed ? 'allowed' : 'denied'}` },
-        h('p', {}, h('strong', {}, x.allowed ? 'Allowed.' : 'Denied.'), ` ${x.subjects.join(' + ')} → ${action.value.trim()} ${object.value.trim()}`),
+        h('p', {}, h('strong', {}, x.allowed ? 'Allowed.' : 'Denied.'), ` ${x.subjects.join(' + ')} → ${action.value.trim()} ${object.value.trim()}${relation.value === 'none' ? '' : ` (owned by ${relation.selectedOptions[0].textContent})`}`),
         h('p', {}, x.rule ? ['Decided by ', h('code', {}, x.rule)] : 'No rule matched: denied by default.'),
         x.allowed ? null : h('p', {}, x.rolesThatMay.length ? `Roles that may: ${x.rolesThatMay.join(', ')}.` : 'No role is granted this.')));
     } catch (err) {

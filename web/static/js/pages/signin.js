@@ -27,7 +27,7 @@ export async function render(main, ctx) {
     h('p', { class: 'hint' }, 'Development mode: the server signs its own tokens. Pick a person to see the catalog as their role does.'),
     h('ul', { class: 'demo-users' }, users.map((u) => {
       const b = h('button', { type: 'button', class: 'demo-user', 'data-role': u.role },
-        h('strong', {}, u.sub), h('span', { class: 'role' }, u.role.replace(/_/g, ' ')), h('span', { class: 'does' }, u.description));
+        h('strong', {}, u.sub), h('span', { class: 'role' }, u.role.replace(/_/g, ' ')), h('span', { class: 'does' }, u.team ? `${u.description} (team ${u.team})` : u.description));
       b.addEventListener('click', () => go({ role: u.role }, b));
       return h('li', {}, b);
     }))) : null;

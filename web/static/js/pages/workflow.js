@@ -5,18 +5,37 @@
 
 import { gql } from '../api.js';
 import { h, link, replace, loading, errorBox, empty, statusBadge, when, ago, table, piiBadge, json, announce } from '../dom.js';
-import { runs as listRuns, deliveries, deadLetters, replay, runNow, decideRun, health, outcome, deliveryError } from '../execution.js';
+import { runs as listRuns, deliveries, deadLetters, replay, runNow, decideRun, health, outcome, deliveryError, maskedClass } from '../execution.js';
 import { runSparkline, stackedBar } from '../charts.js';
 import { NOTICE, noticeBanner } from '../deprecation.js';
 import { cronText } from '../flows.js';
 
-const INSTANCE = `{ instances { id name template templateVersion owner status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
+const INSTANCE = `{ instances { id name template templateVersion owner ownerTeam status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
 const ACTIONS = {
   pending_approval: [['approveInstance', 'Approve']],
   active: [['pauseInstance', 'Pause'], ['retireInstance', 'Retire']],
   paused: [['resumeInstance', 'Resume'], ['retireInstance', 'Retire']],
   retired: [],
 };
+
+/**
+ * Which lifecycle buttons the policy lets the user press on `inst`, asked with their relation
+ * to its owner (own, team, other) — the server decides again on every press.
+ */
+async function allowedActions(inst, me) {
+  const rel = inst.owner === me.sub ? 'own' : (inst.ownerTeam && inst.ownerTeam === me.team ? 'team' : 'other');
+  try {
+    const d = await gql(`query($w: String!, $t: String!, $r: String!) { me {
+      pauseInstance: can(object: $w, action: "pause", relation: $r)
+      resumeInstance: can(object: $w, action: "resume", relation: $r)
+      retireInstance: can(object: $w, action: "retire", relation: $r)
+      approveInstance: can(object: $t, action: "approve", relation: $r) } }`,
+    { w: `workflow:${inst.template}`, t: `catalog:template:${inst.template}`, r: rel });
+    return (ACTIONS[inst.status] || []).filter(([m]) => d.me[m]);
+  } catch (e) {
+    return ACTIONS[inst.status] || [];
+  }
+}
 
 export async function render(main, ctx) {
   const id = Number(ctx.params.id);
@@ -35,7 +54,7 @@ export async function render(main, ctx) {
     return;
   }
   const status = h('div', { 'aria-live': 'polite' });
-  const actions = (ACTIONS[inst.status] || []).map(([mutation, label]) => {
+  const actions = (await allowedActions(inst, ctx.me || {})).map(([mutation, label]) => {
     const b = h('button', { type: 'button', class: label === 'Retire' ? 'danger' : '' }, label);
     b.addEventListener('click', async () => {
       if (label === 'Retire' && !window.confirm(`Retire “${inst.name}”? It stops for good.`)) return;
@@ -75,7 +94,7 @@ export async function render(main, ctx) {
       h('aside', { class: 'detail-side' },
         h('dl', { class: 'facts' },
           h('dt', {}, 'Template'), h('dd', {}, link(`/templates/${encodeURIComponent(inst.template)}`, inst.template), ` ${inst.templateVersion}`),
-          h('dt', {}, 'Owner'), h('dd', {}, inst.owner),
+          h('dt', {}, 'Owner'), h('dd', {}, inst.owner, inst.ownerTeam ? h('span', { class: 'muted' }, ` (team ${inst.ownerTeam})`) : null),
           h('dt', {}, 'Approved by'), h('dd', {}, inst.approvedBy || '—'),
           h('dt', {}, 'Created'), h('dd', {}, when(inst.createdAt)),
           h('dt', {}, 'Changed'), h('dd', {}, when(inst.updatedAt)),
@@ -186,7 +205,22 @@ function deliveriesTable(rows) {
     { label: 'Latency', cell: (d) => (d.latencyMs != null ? `${d.latencyMs} ms` : '—') },
     { label: 'Response', cell: (d) => (d.responseCode ? `HTTP ${d.responseCode}` : '—') },
     { label: 'Error', cell: (d) => (d.error ? h('span', { class: 'error-text' }, d.error) : '—') },
+    { label: 'Record', cell: (d) => recordView(d.record) },
   ], rows);
+}
+
+/** The record as sent: each field with its value, or a badge with its class where it is masked. */
+function recordView(record) {
+  if (!record || typeof record !== 'object' || !Object.keys(record).length) return '—';
+  const value = (v) => {
+    const cls = maskedClass(v);
+    if (cls) return h('span', { class: 'masked', title: `Hidden: you may not read ${cls} data of this workflow` }, piiBadge(cls), h('span', { class: 'muted' }, ' hidden'));
+    if (v && typeof v === 'object') return h('code', {}, JSON.stringify(v).replace(/"\[masked: ([a-z_]+)\]"/g, '[$1 hidden]'));
+    return h('code', {}, String(v));
+  };
+  const n = Object.keys(record).length;
+  return h('details', { class: 'record' }, h('summary', {}, `${n} field${n === 1 ? '' : 's'}`),
+    h('dl', { class: 'record-fields' }, Object.entries(record).map(([k, v]) => [h('dt', {}, k), h('dd', {}, value(v))])));
 }
 
 /** Dead letters of `inst` in `box`; `message` (e.g. a replay's outcome) is shown above them. */

@@ -1,0 +1,153 @@
+//! One loaded policy: the casbin enforcer built from the files, its decision cache, the
+//! fingerprint that tells a changed file from an unchanged one, and `objMatch`, the anchored
+//! object matcher the model uses. Loading validates everything first, so a broken edit never
+//! replaces a working policy.
+
+use super::{MODEL_FILE, POLICY_FILE, Relation, parse_policy};
+use casbin::{CoreApi, DefaultModel, Enforcer, FileAdapter, function_map::OperatorFunction};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Decisions are pure functions of (subject, object, action, relation) for one loaded policy,
+/// so they are memoised per policy version (a reload starts with an empty cache). Bounded:
+/// cleared when full.
+type CacheKey = (String, String, String, Relation);
+type DecisionCache =
+    std::sync::Mutex<std::collections::HashMap<CacheKey, Result<(bool, Vec<String>), String>>>;
+const DECISION_CACHE_MAX: usize = 50_000;
+
+pub(super) struct Loaded {
+    enforcer: Enforcer,
+    cache: DecisionCache,
+    pub(super) fingerprint: [u8; 32],
+    /// Policy lines with their line numbers, to name the deciding rule.
+    pub(super) lines: Vec<(usize, Vec<String>)>,
+}
+
+impl Loaded {
+    pub(super) fn enforce(
+        &self,
+        sub: &str,
+        obj: &str,
+        act: &str,
+        rel: Relation,
+    ) -> Result<(bool, Vec<Vec<String>>), String> {
+        let key = (sub.to_string(), obj.to_string(), act.to_string(), rel);
+        if let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(&key)
+        {
+            return hit
+                .clone()
+                .map(|(ok, rule)| (ok, if rule.is_empty() { vec![] } else { vec![rule] }));
+        }
+        let result = self
+            .enforcer
+            .enforce_ex((sub, obj, act, rel.as_str()))
+            .map(|(ok, rules)| (ok, rules.into_iter().next().unwrap_or_default()))
+            .map_err(|e| e.to_string());
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= DECISION_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, result.clone());
+        }
+        result.map(|(ok, rule)| (ok, if rule.is_empty() { vec![] } else { vec![rule] }))
+    }
+
+    pub(super) fn describe(&self, rule: Option<&Vec<String>>) -> String {
+        let Some(rule) = rule else {
+            return "(unnamed rule)".into();
+        };
+        let found = self
+            .lines
+            .iter()
+            .find(|(_, f)| f[0] == "p" && f[1..] == rule[..]);
+        match found {
+            Some((line, f)) => format!("{POLICY_FILE}:{line}: {}", f.join(", ")),
+            None => format!("p, {}", rule.join(", ")),
+        }
+    }
+}
+
+pub(super) fn fingerprint(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    for name in [MODEL_FILE, POLICY_FILE] {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    Ok(h.finalize().into())
+}
+
+pub(super) async fn load(dir: &Path) -> anyhow::Result<Loaded> {
+    let fingerprint = fingerprint(dir)?;
+    let policy_path = dir.join(POLICY_FILE);
+    let text = std::fs::read_to_string(&policy_path)?;
+    let lines = parse_policy(&text)?;
+    let model = DefaultModel::from_file(dir.join(MODEL_FILE))
+        .await
+        .map_err(|e| anyhow::anyhow!("{MODEL_FILE}: {e}"))?;
+    let mut enforcer = Enforcer::new(model, FileAdapter::new(policy_path))
+        .await
+        .map_err(|e| anyhow::anyhow!("{POLICY_FILE}: {e}"))?;
+    enforcer.add_function("objMatch", OperatorFunction::Arg2(obj_match_dynamic));
+    // casbin skips missing model sections silently; a model that cannot decide is broken.
+    enforcer
+        .enforce(("user:policy-probe", "probe:object", "probe", "none"))
+        .map_err(|e| anyhow::anyhow!("{MODEL_FILE}: the model cannot decide requests: {e}"))?;
+    Ok(Loaded {
+        enforcer,
+        cache: DecisionCache::default(),
+        fingerprint,
+        lines,
+    })
+}
+
+fn obj_match_dynamic(a: casbin::rhai::Dynamic, b: casbin::rhai::Dynamic) -> casbin::rhai::Dynamic {
+    let a = a.into_string().unwrap_or_default();
+    let b = b.into_string().unwrap_or_default();
+    obj_match(&a, &b).into()
+}
+
+/// Anchored match of an object name against a pattern, segment by segment (`:`-separated):
+/// `*` matches exactly one segment, a final `**` matches one or more segments.
+pub fn obj_match(object: &str, pattern: &str) -> bool {
+    let obj: Vec<&str> = object.split(':').collect();
+    let pat: Vec<&str> = pattern.split(':').collect();
+    for (i, p) in pat.iter().enumerate() {
+        if *p == "**" && i == pat.len() - 1 {
+            return obj.len() > i;
+        }
+        match obj.get(i) {
+            Some(o) if *p == "*" || p == o => {}
+            _ => return false,
+        }
+    }
+    obj.len() == pat.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_patterns_are_anchored_per_segment() {
+        assert!(obj_match(
+            "catalog:template:lead-capture",
+            "catalog:template:*"
+        ));
+        assert!(obj_match("catalog:template:lead-capture", "catalog:**"));
+        assert!(!obj_match("catalog:template", "catalog:template:*"));
+        assert!(!obj_match("catalog:template:a:b", "catalog:template:*"));
+        assert!(!obj_match("catalog:templates:x", "catalog:template:*"));
+        // keyMatch would treat this as a prefix match; objMatch does not.
+        assert!(!obj_match("audit:log2", "audit:log"));
+        assert!(!obj_match("audit", "audit:**"));
+        assert!(
+            obj_match("ünïcode:x", "*:x"),
+            "multi-byte input must not panic"
+        );
+    }
+}
