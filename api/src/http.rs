@@ -60,6 +60,7 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
     let request_id = header::HeaderName::from_static(REQUEST_ID);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -174,6 +175,58 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
     let batch = batch.data(actor);
     let response = ctx.schema.execute_batch(batch).await;
     Json(with_codes(response)).into_response()
+}
+
+/// GraphQL subscriptions (graphql-transport-ws, and the older graphql-ws). The client
+/// authenticates in `connection_init`: `{"Authorization": "Bearer <JWT>"}` (or `{"token": …}`),
+/// or with the web UI's session cookie on the upgrade request.
+async fn graphql_ws(
+    State(ctx): State<Ctx>,
+    headers: HeaderMap,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> Response {
+    let cookie = match crate::ui::cookie_token(&headers) {
+        Some(Ok(t)) => Some(t.to_string()),
+        _ => None,
+    };
+    let schema = ctx.schema.clone();
+    let state = ctx.state.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(|v| v.trim_start_matches("Bearer ").trim().to_string())
+                        .or_else(|| {
+                            payload
+                                .get("token")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string)
+                        })
+                        .or(cookie)
+                        .ok_or_else(|| {
+                            async_graphql::Error::new(
+                                "connection_init: send {\"Authorization\": \"Bearer <JWT>\"}",
+                            )
+                        })?;
+                    let mut subject = state
+                        .auth
+                        .verify(&token)
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    if subject.team.is_none() {
+                        subject.team = state.config.team_of(&subject.sub);
+                    }
+                    let mut data = async_graphql::Data::default();
+                    data.insert(Actor::new(&subject, "ws"));
+                    Ok(data)
+                })
+                .serve()
+        })
 }
 
 /// A JSON object is one operation; any JSON array (even an empty one) is a batch.

@@ -52,6 +52,10 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
     } else {
         None
     };
+    let changes = match &engine {
+        Some(e) => Arc::clone(&e.changes),
+        None => worker::changes::Bus::new(&db),
+    };
     let state = AppState {
         ingest: Arc::new(crate::ingest::store::Committer::start(
             db.clone(),
@@ -65,6 +69,7 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
         secrets,
         segment: Arc::new(config.segment.clone()),
         net: Arc::new(net),
+        changes,
         engine,
         config: Arc::new(config),
     };

@@ -27,4 +27,6 @@ pub struct AppState {
     pub ingest: Arc<crate::ingest::store::Committer>,
     /// This process's workers, when they run here (`serve` without `--no-workers`).
     pub engine: Option<Arc<worker::Engine>>,
+    /// Changes to runs and deliveries, for subscriptions.
+    pub changes: Arc<worker::changes::Bus>,
 }

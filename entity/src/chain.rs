@@ -96,6 +96,11 @@ pub fn checkpoint_message(seq: i64, hash: &str, signed_at: &str) -> String {
     format!("{CHECKPOINT_DOMAIN}\nseq={seq}\nhash={hash}\nsigned_at={signed_at}")
 }
 
+/// SHA-256 of `bytes`, hex-encoded.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,15 @@ pub struct Model {
     pub status: String,
     #[sea_orm(column_type = "Text")]
     pub payload: String,
+    /// SHA-256 (hex) of the lower-cased email the payload carries, if any: where a data-subject
+    /// question starts (`subject_of`).
+    pub subject: Option<String>,
+}
+
+/// The `subject` of a payload: SHA-256 of its lower-cased, trimmed `email`.
+pub fn subject_of(payload: &serde_json::Value) -> Option<String> {
+    let email = payload.get("email")?.as_str()?.trim().to_lowercase();
+    (!email.is_empty()).then(|| crate::chain::sha256_hex(email.as_bytes()))
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

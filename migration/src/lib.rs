@@ -12,6 +12,7 @@ mod m20261127_000006_execution;
 mod m20261127_000007_deprecations;
 mod m20261201_000008_ownership;
 mod m20261201_000009_engine;
+mod m20261202_000001_health;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_deprecations::Migration),
             Box::new(m20261201_000008_ownership::Migration),
             Box::new(m20261201_000009_engine::Migration),
+            Box::new(m20261202_000001_health::Migration),
         ]
     }
 }

@@ -42,6 +42,8 @@ pub struct Engine {
     pub lanes: Lanes,
     pub recorder: Recorder,
     pub health: Health,
+    /// Changes to runs and deliveries, for live views.
+    pub changes: Arc<crate::changes::Bus>,
     /// Jobs this process holds (queued locally, waiting or running): id → (claims, lease end).
     held: Mutex<HashMap<i64, (i32, i64)>>,
     /// Steps jobs staged claimed by this process, waiting for its run consumer.
@@ -64,6 +66,7 @@ impl Engine {
         let lanes = Lanes::new(&cfg);
         Ok(Arc::new(Self {
             recorder: Recorder::default(),
+            changes: crate::changes::Bus::new(&db),
             db,
             secrets,
             net,

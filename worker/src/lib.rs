@@ -9,11 +9,13 @@
 //! and `switchyard worker` call [`run`].
 
 pub mod catalog;
+pub mod changes;
 pub mod config;
 pub mod connectors;
 pub mod db;
 pub mod deliveries;
 pub mod engine;
+pub mod health;
 pub mod jobs;
 pub mod net;
 pub mod queue;

@@ -17,6 +17,8 @@ pub struct SecretError(&'static str);
 
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// Key of [`SecretBox::keyed_hash`], derived from the sealing key.
+    hash_key: [u8; 32],
 }
 
 impl SecretBox {
@@ -30,9 +32,24 @@ impl SecretBox {
     }
 
     pub fn from_key(key: &[u8; 32]) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"switchyard.keyed-hash.v1\n");
+        h.update(key);
         Self {
             cipher: Aes256Gcm::new(key.into()),
+            hash_key: h.finalize().into(),
         }
+    }
+
+    /// A salted, irreversible name for `value` (HMAC-SHA256 under a key derived from this
+    /// deployment's secret key, hex): how the audit log names a person without naming them.
+    pub fn keyed_hash(&self, value: &[u8]) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.hash_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(value);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// Encrypts `plaintext`; the result is safe to store.

@@ -4,11 +4,12 @@
 use super::{actor, state};
 use crate::catalog::{self, definitions::Kind};
 use crate::instances::{self, Action, Request};
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Instance {
     pub id: i64,
     pub template: String,
@@ -32,6 +33,44 @@ pub struct Instance {
     pub approver_roles: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[ComplexObject]
+impl Instance {
+    /// How the workflow is doing over `window`: events, runs, deliveries, latency, freshness
+    /// against its SLA, completeness of the records it sent.
+    async fn health(
+        &self,
+        ctx: &Context<'_>,
+        window: crate::health::Window,
+    ) -> Result<super::health::WorkflowHealth> {
+        let st = state(ctx)?;
+        let row = readable(ctx, self.id).await?;
+        let rows = [row];
+        let h = crate::health::for_instances(&st.db, &rows, window).await?;
+        Ok(super::health::shape(h, window, &rows))
+    }
+}
+
+/// Instance `id` if the caller may read it (`read` on `workflow:<template>` for its owner).
+async fn readable(ctx: &Context<'_>, id: i64) -> Result<entity::instance::Model> {
+    use sea_orm::EntityTrait;
+    let st = state(ctx)?;
+    let row = entity::instance::Entity::find_by_id(id)
+        .one(&st.db)
+        .await
+        .map_err(crate::error::ApiError::from)?
+        .ok_or_else(|| crate::error::ApiError::NotFound(format!("id: no instance {id}")))?;
+    let (obj, owner) = (
+        crate::access::workflow_object(&row.template),
+        crate::access::instance_owner(&row),
+    );
+    crate::access::check(
+        &st.policy,
+        actor(ctx)?,
+        crate::access::Ask::owned(&obj, "read", &owner),
+    )?;
+    Ok(row)
 }
 
 fn to_graphql(st: &crate::state::AppState, m: entity::instance::Model) -> Instance {
@@ -80,6 +119,12 @@ impl InstanceQuery {
         let st = state(ctx)?;
         let rows = instances::list(&st.db, &st.policy, actor(ctx)?, template.as_deref()).await?;
         Ok(rows.into_iter().map(|r| to_graphql(st, r)).collect())
+    }
+
+    /// One workflow instance the caller may read.
+    async fn instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
+        let row = readable(ctx, id).await?;
+        Ok(to_graphql(state(ctx)?, row))
     }
 }
 

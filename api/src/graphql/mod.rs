@@ -10,7 +10,10 @@ mod catalog_types;
 mod connections;
 mod contracts;
 mod deprecations;
+mod health;
 mod instances;
+mod lineage;
+mod live;
 mod me;
 mod runs;
 mod ui_explain;
@@ -20,7 +23,7 @@ use crate::audit::Actor;
 use crate::config::GraphqlLimits;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 use base64::Engine as _;
 
 #[derive(MergedObject, Default)]
@@ -32,6 +35,8 @@ pub struct QueryRoot(
     instances::InstanceQuery,
     runs::RunQuery,
     deprecations::DeprecationQuery,
+    health::HealthQuery,
+    lineage::LineageQuery,
     contracts::ContractsQuery,
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
@@ -48,14 +53,14 @@ pub struct MutationRoot(
     write_keys::WriteKeyMutation,
 );
 
-pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscription>;
 
 /// Builds the schema. `state` is `None` only for printing the SDL.
 pub fn build(state: Option<AppState>, limits: &GraphqlLimits) -> SwitchyardSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        live::LiveSubscription,
     )
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)

@@ -68,7 +68,7 @@ pub struct Delivery {
     pub updated_at: String,
 }
 
-fn to_run(m: run::Model) -> Run {
+pub(super) fn to_run(m: run::Model) -> Run {
     Run {
         id: m.id,
         instance: m.instance_id,
@@ -82,7 +82,7 @@ fn to_run(m: run::Model) -> Run {
     }
 }
 
-fn to_delivery(m: delivery::Model) -> Delivery {
+pub(super) fn to_delivery(m: delivery::Model) -> Delivery {
     let parse = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
     Delivery {
         history: parse(&m.history),

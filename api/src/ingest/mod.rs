@@ -219,6 +219,7 @@ pub async fn ingest(
                 "flagged"
             }
             .to_string()),
+            subject: Set(event::subject_of(&ev.payload)),
             payload: Set(ev.payload.to_string()),
         });
         seen.insert(ev.id.clone());

@@ -151,6 +151,8 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
     let mut results = Vec::with_capacity(ops.len());
     let mut retries = Vec::new();
     let mut applied = Vec::new();
+    let mut tally = crate::health::Tally::default();
+    let mut changes = Vec::new();
     for op in &ops {
         let Some((d, n, outcome, took)) = &op.attempt else {
             results.push(Recorded::Stale);
@@ -209,11 +211,20 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
         if let Some(at) = nx.retry_at {
             retries.push(NewJob::deliver(d.id, n + 1, d.connection_id, at));
         }
+        tally.attempt(d.instance_id, nx.status, *n, latency, nx.code);
+        changes.push(crate::changes::Change {
+            instance: d.instance_id,
+            run: Some(d.run_id),
+            delivery: Some(d.id),
+        });
         applied.push((nx.status, latency, d.connector.clone()));
         results.push(Recorded::Applied(nx.status));
     }
     queue::stage(&tx, retries).await?;
+    tally.flush(&tx).await?;
+    crate::changes::notify(&tx, &changes).await?;
     tx.commit().await?;
+    engine.changes.committed(&changes);
     for (status, latency, connector) in applied {
         metrics::counter!("switchyard_delivery_attempts_total", "outcome" => status.as_str(), "connector" => connector.clone())
             .increment(1);

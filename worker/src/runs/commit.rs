@@ -64,7 +64,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     let jobs: Vec<(i64, i32)> = works.iter().map(|w| w.job).collect();
     let owned = queue::finish(&tx, &engine.node, &jobs).await?;
     let mut news = Vec::new();
-    let mut rows: Vec<(run::Model, Outcome, String)> = Vec::new();
+    let mut rows: Vec<(run::Model, Outcome, String, bool)> = Vec::new();
     for w in works {
         if !owned.contains(&w.job.0) {
             continue;
@@ -121,7 +121,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
                     .await?
                     .rows_affected;
                 if changed == 1 {
-                    rows.push((prior, outcome, template));
+                    rows.push((prior, outcome, template, false));
                 }
             }
         }
@@ -149,17 +149,30 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
             .collect();
         for (key, (outcome, template)) in keys.into_iter().zip(rest) {
             if let Some(model) = by_key.remove(&key) {
-                rows.push((model, outcome, template));
+                rows.push((model, outcome, template, true));
             }
         }
     }
     let mut deliveries = Vec::new();
     let mut later = Vec::new();
     let mut counts: Vec<(String, RunStatus)> = Vec::new();
-    for (run, mut outcome, template) in rows {
+    let mut tally = crate::health::Tally::default();
+    let mut run_changes = Vec::new();
+    for (run, mut outcome, template, is_new) in rows {
+        run_changes.push(crate::changes::Change {
+            instance: run.instance_id,
+            run: Some(run.id),
+            delivery: None,
+        });
         if let Some(holder) = claim_keys(&tx, &run, &outcome).await? {
             demote(&tx, &run, &mut outcome, holder).await?;
+            tally.duplicate(run.instance_id);
         }
+        tally.run(
+            run.instance_id,
+            outcome.status,
+            is_new && run.event_id.is_some(),
+        );
         for mut d in outcome.deliveries.drain(..) {
             d.run_id = Set(run.id);
             deliveries.push(d);
@@ -189,6 +202,18 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
             created.extend(models);
         }
     }
+    for d in &created {
+        let fields = entity::documents::record::DeliveryFields::parse(d.fields.as_deref());
+        tally.record(d.instance_id, &fields);
+    }
+    tally.flush(&tx).await?;
+    let mut changes: Vec<crate::changes::Change> = run_changes;
+    changes.extend(created.iter().map(|d| crate::changes::Change {
+        instance: d.instance_id,
+        run: Some(d.run_id),
+        delivery: Some(d.id),
+    }));
+    crate::changes::notify(&tx, &changes).await?;
     let lease = engine.lease_until();
     for d in &created {
         let job = NewJob::deliver(d.id, 1, d.connection_id, chrono::Utc::now());
@@ -200,6 +225,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     }
     let claimed = queue::stage(&tx, later).await?;
     tx.commit().await?;
+    engine.changes.committed(&changes);
     for (template, status) in counts {
         metrics::counter!("switchyard_runs_total", "template" => template, "status" => status.as_str())
             .increment(1);

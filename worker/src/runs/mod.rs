@@ -260,6 +260,9 @@ async fn expire(engine: &Engine, job: (i64, i32), run_id: i64) -> Result<(), DbE
     active.detail = Set(Some(detail.clone()));
     active.finished_at = Set(Some(entity::clock::now_string()));
     active.update(&tx).await?;
+    let mut tally = crate::health::Tally::default();
+    tally.run(run.instance_id, RunStatus::Expired, false);
+    tally.flush(&tx).await?;
     if let Some(inst) = inst {
         entity::notification::ActiveModel {
             recipient: Set(inst.owner.clone()),

@@ -133,6 +133,9 @@ pub async fn end_run<C: ConnectionTrait>(
     active.decisions = Set(Some(record.to_json()));
     active.finished_at = Set(Some(entity::clock::now_string()));
     active.update(tx).await?;
+    let mut tally = crate::health::Tally::default();
+    tally.run(run.instance_id, status, false);
+    tally.flush(tx).await?;
     metrics::counter!("switchyard_runs_total", "template" => "scheduled", "status" => status.as_str())
         .increment(1);
     Ok(())

@@ -1,0 +1,377 @@
+//! Workflow health, counted as it happens. The transactions that record runs and attempts add
+//! what they recorded to a [`Tally`], which is written before they commit: per instance, one
+//! row per minute and one per hour in `health_buckets` (events, runs by status, duplicates,
+//! deliveries, complete records, a latency histogram), the fields withheld or missing and why in
+//! `health_fields` (per hour), and the last event / success / failure in `instance_states`.
+//! A health query then reads at most a few hundred small rows, however long the history.
+//!
+//! Counts are added (`x = x + excluded.x`), so several workers and processes can write the same
+//! bucket; they are written in the same transaction as what they count, so they never count a
+//! run or an attempt that was not recorded.
+
+use entity::documents::record::DeliveryFields;
+use entity::status::{DeliveryStatus, RunStatus};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use std::collections::HashMap;
+
+/// Upper bounds (ms) of the latency histogram; one more bucket holds everything slower.
+pub const LATENCY_BOUNDS_MS: [i64; 18] = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000,
+    900_000, 3_600_000,
+];
+/// Histogram buckets: the bounds above and "slower".
+pub const LATENCY_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
+
+/// The counters of one bucket, in column order.
+pub const COUNTERS: [&str; 14] = [
+    "events",
+    "runs_succeeded",
+    "runs_skipped",
+    "runs_rejected",
+    "runs_failed",
+    "runs_waiting",
+    "runs_expired",
+    "duplicates",
+    "delivered",
+    "attempts_failed",
+    "retried",
+    "dead",
+    "records_complete",
+    "records_incomplete",
+];
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+
+/// Counters of one instance in one time bucket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub c: [i64; COUNTERS.len()],
+    pub lat: [i64; LATENCY_BUCKETS],
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        for (a, b) in self.c.iter_mut().zip(other.c) {
+            *a += b;
+        }
+        for (a, b) in self.lat.iter_mut().zip(other.lat) {
+            *a += b;
+        }
+    }
+
+    fn bump(&mut self, counter: &str) {
+        if let Some(i) = COUNTERS.iter().position(|c| *c == counter) {
+            self.c[i] += 1;
+        }
+    }
+}
+
+/// The latency bucket of `ms`.
+pub fn latency_bucket(ms: i64) -> usize {
+    LATENCY_BOUNDS_MS
+        .iter()
+        .position(|b| ms <= *b)
+        .unwrap_or(LATENCY_BOUNDS_MS.len())
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    last_event_at: Option<String>,
+    last_run_at: Option<String>,
+    last_success_at: Option<String>,
+    last_failure_at: Option<String>,
+    last_auth_failure_at: Option<String>,
+}
+
+fn later(a: &mut Option<String>, b: String) {
+    if a.as_deref().is_none_or(|x| x < b.as_str()) {
+        *a = Some(b);
+    }
+}
+
+/// What one transaction recorded, to be added to the health tables in that transaction.
+#[derive(Debug, Default)]
+pub struct Tally {
+    buckets: HashMap<(i64, i64), Counts>,
+    fields: HashMap<(i64, i64, String, String), i64>,
+    states: HashMap<i64, State>,
+}
+
+impl Tally {
+    fn counts(&mut self, instance: i64) -> &mut Counts {
+        let minute = entity::clock::now_ms() / MINUTE * MINUTE;
+        self.buckets.entry((instance, minute)).or_default()
+    }
+
+    /// A run ended (or parked) with `status`; `from_event` when an event started it.
+    pub fn run(&mut self, instance: i64, status: RunStatus, from_event: bool) {
+        let counts = self.counts(instance);
+        if from_event {
+            counts.bump("events");
+        }
+        counts.bump(match status {
+            RunStatus::Succeeded => "runs_succeeded",
+            RunStatus::Skipped => "runs_skipped",
+            RunStatus::Rejected => "runs_rejected",
+            RunStatus::Failed => "runs_failed",
+            RunStatus::Waiting | RunStatus::WaitingApproval | RunStatus::Running => "runs_waiting",
+            RunStatus::Expired => "runs_expired",
+        });
+        let now = entity::clock::now_string();
+        let s = self.states.entry(instance).or_default();
+        later(&mut s.last_run_at, now.clone());
+        if from_event {
+            later(&mut s.last_event_at, now);
+        }
+    }
+
+    /// A run ended as a duplicate of an earlier one.
+    pub fn duplicate(&mut self, instance: i64) {
+        self.counts(instance).bump("duplicates");
+    }
+
+    /// A delivery was made: did its record carry every intended field?
+    pub fn record(&mut self, instance: i64, fields: &DeliveryFields) {
+        let complete = fields.complete();
+        self.counts(instance).bump(if complete {
+            "records_complete"
+        } else {
+            "records_incomplete"
+        });
+        let hour = entity::clock::now_ms() / HOUR * HOUR;
+        for (field, why) in &fields.withheld {
+            let reason = format!("withheld: {}", why.rule);
+            *self
+                .fields
+                .entry((
+                    instance,
+                    hour,
+                    field.clone(),
+                    reason.chars().take(300).collect(),
+                ))
+                .or_default() += 1;
+        }
+        for field in &fields.missing {
+            *self
+                .fields
+                .entry((
+                    instance,
+                    hour,
+                    field.clone(),
+                    "missing: not in the input".into(),
+                ))
+                .or_default() += 1;
+        }
+    }
+
+    /// An attempt was recorded: its delivery is now `status` after attempt `n`.
+    pub fn attempt(
+        &mut self,
+        instance: i64,
+        status: DeliveryStatus,
+        n: u32,
+        latency_ms: Option<i64>,
+        code: Option<i32>,
+    ) {
+        let counts = self.counts(instance);
+        match status {
+            DeliveryStatus::Delivered => {
+                counts.bump("delivered");
+                if n > 1 {
+                    counts.bump("retried");
+                }
+                if let Some(ms) = latency_ms {
+                    counts.lat[latency_bucket(ms)] += 1;
+                }
+            }
+            DeliveryStatus::Retrying => counts.bump("attempts_failed"),
+            DeliveryStatus::Dead => {
+                counts.bump("attempts_failed");
+                counts.bump("dead");
+            }
+            DeliveryStatus::Pending | DeliveryStatus::Refused => {}
+        }
+        let now = entity::clock::now_string();
+        let s = self.states.entry(instance).or_default();
+        match status {
+            DeliveryStatus::Delivered => later(&mut s.last_success_at, now),
+            _ => {
+                if matches!(code, Some(401 | 403)) {
+                    later(&mut s.last_auth_failure_at, now.clone());
+                }
+                later(&mut s.last_failure_at, now);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty() && self.fields.is_empty() && self.states.is_empty()
+    }
+
+    /// Adds everything to the health tables, inside the caller's transaction.
+    pub async fn flush<C: ConnectionTrait>(self, tx: &C) -> Result<(), DbErr> {
+        let mut hours: HashMap<(i64, i64), Counts> = HashMap::new();
+        for ((instance, minute), counts) in &self.buckets {
+            hours
+                .entry((*instance, minute / HOUR * HOUR))
+                .or_default()
+                .add(counts);
+            upsert_bucket(tx, *instance, "m", *minute, counts).await?;
+        }
+        for ((instance, hour), counts) in &hours {
+            upsert_bucket(tx, *instance, "h", *hour, counts).await?;
+        }
+        for ((instance, hour, field, reason), n) in self.fields {
+            let backend = tx.get_database_backend();
+            let sql = format!(
+                "INSERT INTO health_fields (instance_id, bucket, field, reason, count) VALUES ({}) \
+                 ON CONFLICT (instance_id, bucket, field, reason) DO UPDATE SET count = health_fields.count + excluded.count",
+                marks(backend, 1, 5)
+            );
+            let values: Vec<Value> = vec![
+                instance.into(),
+                hour.into(),
+                field.into(),
+                reason.into(),
+                n.into(),
+            ];
+            tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+        }
+        for (instance, s) in self.states {
+            upsert_state(tx, instance, s).await?;
+        }
+        Ok(())
+    }
+}
+
+fn marks(backend: DbBackend, from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("${i}"),
+            _ => "?".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn lat_columns() -> Vec<String> {
+    (0..LATENCY_BUCKETS)
+        .map(|i| format!("lat_{i:02}"))
+        .collect()
+}
+
+async fn upsert_bucket<C: ConnectionTrait>(
+    tx: &C,
+    instance: i64,
+    grain: &str,
+    bucket: i64,
+    counts: &Counts,
+) -> Result<(), DbErr> {
+    let backend = tx.get_database_backend();
+    let mut cols: Vec<String> = COUNTERS.iter().map(|c| (*c).to_string()).collect();
+    cols.extend(lat_columns());
+    let mut values: Vec<Value> = vec![instance.into(), grain.into(), bucket.into()];
+    values.extend(counts.c.iter().map(|v| Value::from(*v)));
+    values.extend(counts.lat.iter().map(|v| Value::from(*v)));
+    let set: Vec<String> = cols
+        .iter()
+        .map(|c| format!("{c} = health_buckets.{c} + excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO health_buckets (instance_id, grain, bucket, {}) VALUES ({}) \
+         ON CONFLICT (instance_id, grain, bucket) DO UPDATE SET {}",
+        cols.join(", "),
+        marks(backend, 1, values.len()),
+        set.join(", ")
+    );
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
+}
+
+async fn upsert_state<C: ConnectionTrait>(tx: &C, instance: i64, s: State) -> Result<(), DbErr> {
+    let backend = tx.get_database_backend();
+    let cols = [
+        "last_event_at",
+        "last_run_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_auth_failure_at",
+    ];
+    let set: Vec<String> = cols
+        .iter()
+        .map(|c| {
+            format!(
+                "{c} = CASE WHEN excluded.{c} IS NOT NULL AND (instance_states.{c} IS NULL OR excluded.{c} > instance_states.{c}) \
+                 THEN excluded.{c} ELSE instance_states.{c} END"
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO instance_states (instance_id, {}, updated_at) VALUES ({}) \
+         ON CONFLICT (instance_id) DO UPDATE SET {}, updated_at = excluded.updated_at",
+        cols.join(", "),
+        marks(backend, 1, cols.len() + 2),
+        set.join(", ")
+    );
+    let values: Vec<Value> = vec![
+        instance.into(),
+        s.last_event_at.into(),
+        s.last_run_at.into(),
+        s.last_success_at.into(),
+        s.last_failure_at.into(),
+        s.last_auth_failure_at.into(),
+        entity::clock::now_string().into(),
+    ];
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
+}
+
+/// Deletes minute buckets older than two hours and hour buckets (and field counts) older than
+/// eight days: the 1 h, 24 h and 7 d windows never need more.
+pub async fn prune<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let now = entity::clock::now_ms();
+    let mut n = 0;
+    for (sql, cutoff) in [
+        (
+            "DELETE FROM health_buckets WHERE grain = 'm' AND bucket < {}",
+            now - 2 * HOUR,
+        ),
+        (
+            "DELETE FROM health_buckets WHERE grain = 'h' AND bucket < {}",
+            now - 8 * 24 * HOUR,
+        ),
+        (
+            "DELETE FROM health_fields WHERE bucket < {}",
+            now - 8 * 24 * HOUR,
+        ),
+    ] {
+        let sql = sql.replace("{}", &marks(backend, 1, 1));
+        n += db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [cutoff.into()],
+            ))
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_fall_into_their_buckets() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(3), 2);
+        assert_eq!(latency_bucket(1_000), 9);
+        assert_eq!(latency_bucket(10_000_000), LATENCY_BOUNDS_MS.len());
+    }
+}
