@@ -6,6 +6,7 @@
 //! the change and its audit entry.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod catalog;

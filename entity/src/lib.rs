@@ -6,6 +6,7 @@
 //! This crate never talks to HTTP, policy or the queue; it knows rows, their documents and how
 //! to hash them.
 
+pub mod alert;
 pub mod audience_member;
 pub mod audit_checkpoint;
 pub mod audit_entry;

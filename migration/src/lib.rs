@@ -13,6 +13,7 @@ mod m20261127_000007_deprecations;
 mod m20261201_000008_ownership;
 mod m20261201_000009_engine;
 mod m20261202_000001_health;
+mod m20261202_000002_alerts;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_ownership::Migration),
             Box::new(m20261201_000009_engine::Migration),
             Box::new(m20261202_000001_health::Migration),
+            Box::new(m20261202_000002_alerts::Migration),
         ]
     }
 }

@@ -106,7 +106,7 @@ async fn the_built_in_catalog_is_seeded() {
     for k in builtin {
         assert!(connectors.contains(&k.to_string()), "{k} in {connectors:?}");
     }
-    assert_eq!(list(&app, "contracts", "").await.len(), 8);
+    assert_eq!(list(&app, "contracts", "").await.len(), 9);
     assert_eq!(list(&app, "templates", "").await.len(), 7);
 }
 
@@ -364,7 +364,8 @@ async fn a_template_reading_a_field_the_contract_lacks_is_refused() {
 async fn deprecating_a_version_is_audited_and_cannot_be_undone() {
     let app = spawn_app().await;
     let token = app.token("pat", &["platform_engineer"]);
-    let vars = |l: &str| json!({ "kind": "TEMPLATE", "k": "alerting", "v": "1.0.0", "l": l });
+    // alerting's current version: the item's lifecycle is its current version's.
+    let vars = |l: &str| json!({ "kind": "TEMPLATE", "k": "alerting", "v": "2.0.0", "l": l });
     let body = app.gql(&token, SET_LIFECYCLE, vars("DEPRECATED")).await;
     assert_eq!(
         body["data"]["setLifecycle"]["lifecycle"], "DEPRECATED",
@@ -380,7 +381,7 @@ async fn deprecating_a_version_is_audited_and_cannot_be_undone() {
     );
     let entries = audit(&app, json!({ "action": "template.lifecycle" })).await;
     assert_eq!(entries.len(), 1, "{entries:?}");
-    assert_eq!(entries[0]["target"], "template:alerting@1.0.0");
+    assert_eq!(entries[0]["target"], "template:alerting@2.0.0");
     assert_eq!(entries[0]["actor"], "pat");
     assert_eq!(entries[0]["before"], json!({ "lifecycle": "published" }));
     assert_eq!(entries[0]["after"], json!({ "lifecycle": "deprecated" }));

@@ -215,9 +215,9 @@ async fn catalog_apply_with_a_broken_template_writes_nothing() {
     copy_catalog(tmp.path());
     let templates = tmp.path().join("templates");
     edit(
-        &templates.join("alerting.yaml"),
-        "\nversion: 1.0.0\n",
-        "\nversion: 1.1.0\n",
+        &templates.join("alerting-2.yaml"),
+        "\nversion: 2.0.0\n",
+        "\nversion: 2.1.0\n",
     );
     let original = std::fs::read_to_string(templates.join("lead-capture.yaml")).expect("read");
     edit(
@@ -233,7 +233,10 @@ async fn catalog_apply_with_a_broken_template_writes_nothing() {
     assert!(err.contains("lead-capture.yaml"), "names the file: {err}");
     assert!(err.contains("steps[1].type"), "names the field: {err}");
     assert!(err.contains("teleport"), "names the bad value: {err}");
-    assert_eq!(template_versions(&app, "alerting").await, ["1.0.0"]);
+    assert_eq!(
+        template_versions(&app, "alerting").await,
+        ["2.0.0", "1.0.0"]
+    );
     assert_eq!(audit_entries(&app), before, "nothing written");
 
     // The same directory with the template fixed applies the valid new version.
@@ -244,6 +247,6 @@ async fn catalog_apply_with_a_broken_template_writes_nothing() {
     assert!(stdout(&out).contains(&report), "{out:?}");
     assert_eq!(
         template_versions(&app, "alerting").await,
-        ["1.1.0", "1.0.0"]
+        ["2.1.0", "2.0.0", "1.0.0"]
     );
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL database when `DATABASE_URL` points at one; the real `switchyard` binary for the
 //! command line.
 
+mod alerts;
 mod audit;
 mod auth;
 mod auth_keys;

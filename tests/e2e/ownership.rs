@@ -97,6 +97,7 @@ struct Owned {
     slack: i64,
     instance: i64,
     run: i64,
+    alert: i64,
 }
 
 async fn owned_objects(app: &TestApp, rx: &Receiver) -> Owned {
@@ -141,12 +142,29 @@ async fn owned_objects(app: &TestApp, rx: &Receiver) -> Owned {
     assert!(parked, "the walk needs a run waiting for approval");
     let body = app.gql(&owner, runs, json!({ "i": instance })).await;
     let run = body["data"]["runs"][0]["id"].as_i64();
+    // Three hours without a submission (an injected clock): the walk's workflow is late.
+    let engine = app.state.engine.as_ref().expect("workers");
+    let later = chrono::Utc::now() + chrono::Duration::hours(3);
+    worker::alerts::evaluate(engine, later)
+        .await
+        .expect("evaluate alerts");
+    let alert = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::alert::Entity::find()
+            .filter(entity::alert::Column::InstanceId.eq(instance))
+            .one(&app.state.db)
+            .await
+            .expect("alerts")
+            .map(|a| a.id)
+            .expect("the walk needs an alert on its workflow")
+    };
     Owned {
         webhook,
         hubspot,
         slack,
         instance,
         run: run.unwrap_or_default(),
+        alert,
     }
 }
 
@@ -231,6 +249,10 @@ fn table(o: &Owned, role: &str) -> HashMap<&'static str, Entry> {
             query: "mutation($id: Int!) { approveRun(id: $id) { id } }", variables: run.clone() }),
         ("rejectRun", Entry { checks: workflow("approve_run"),
             query: "mutation($id: Int!) { rejectRun(id: $id) { id } }", variables: run }),
+        ("acknowledgeAlert", Entry { checks: workflow("alert"),
+            query: "mutation($id: Int!) { acknowledgeAlert(id: $id) { id } }", variables: json!({ "id": o.alert }) }),
+        ("snoozeAlert", Entry { checks: workflow("alert"),
+            query: "mutation($id: Int!) { snoozeAlert(id: $id, minutes: 30) { id } }", variables: json!({ "id": o.alert }) }),
     ])
 }
 

@@ -266,8 +266,7 @@ async fn a_deny_rule_beats_an_allow_from_another_role() {
         .gql(&app.token("vic", &["viewer"]), read, json!({}))
         .await;
     assert_eq!(
-        after["data"]["template"]["versions"],
-        json!([{ "version": "1.0.0", "definition": t["versions"][0]["definition"] }]),
+        after["data"]["template"]["versions"], t["versions"],
         "nothing was published"
     );
 

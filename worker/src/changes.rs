@@ -22,6 +22,37 @@ pub struct Change {
     pub run: Option<i64>,
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<i64>,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<i64>,
+}
+
+impl Change {
+    pub fn run(instance: i64, run: i64) -> Self {
+        Self {
+            instance,
+            run: Some(run),
+            delivery: None,
+            alert: None,
+        }
+    }
+
+    pub fn delivery(instance: i64, run: i64, delivery: i64) -> Self {
+        Self {
+            instance,
+            run: Some(run),
+            delivery: Some(delivery),
+            alert: None,
+        }
+    }
+
+    pub fn alert(instance: i64, alert: i64) -> Self {
+        Self {
+            instance,
+            run: None,
+            delivery: None,
+            alert: Some(alert),
+        }
+    }
 }
 
 /// This process's feed of changes.

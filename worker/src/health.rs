@@ -330,6 +330,79 @@ async fn upsert_state<C: ConnectionTrait>(tx: &C, instance: i64, s: State) -> Re
     Ok(())
 }
 
+/// The counters of `instances` in buckets of `grain` (`m` or `h`) from `since_ms` (inclusive)
+/// to `until_ms` (exclusive).
+pub async fn sum<C: ConnectionTrait>(
+    db: &C,
+    instances: &[i64],
+    grain: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<Counts, DbErr> {
+    let mut out = Counts::default();
+    if instances.is_empty() {
+        return Ok(out);
+    }
+    let backend = db.get_database_backend();
+    let mut cols: Vec<String> = COUNTERS.iter().map(|c| (*c).to_string()).collect();
+    cols.extend(lat_columns());
+    let sums: Vec<String> = cols
+        .iter()
+        .map(|c| format!("COALESCE(SUM({c}), 0) AS {c}"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM health_buckets WHERE grain = {} AND bucket >= {} AND bucket < {} AND instance_id IN ({})",
+        sums.join(", "),
+        marks(backend, 1, 1),
+        marks(backend, 2, 1),
+        marks(backend, 3, 1),
+        marks(backend, 4, instances.len())
+    );
+    let mut values: Vec<Value> = vec![grain.into(), since_ms.into(), until_ms.into()];
+    values.extend(instances.iter().map(|i| Value::from(*i)));
+    if let Some(row) = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        for (i, c) in COUNTERS.iter().enumerate() {
+            out.c[i] = row.try_get::<i64>("", c).unwrap_or(0);
+        }
+        for (i, c) in lat_columns().iter().enumerate() {
+            out.lat[i] = row.try_get::<i64>("", c).unwrap_or(0);
+        }
+    }
+    Ok(out)
+}
+
+impl Counts {
+    /// Counter `name` (one of [`COUNTERS`]).
+    pub fn get(&self, name: &str) -> i64 {
+        COUNTERS
+            .iter()
+            .position(|c| *c == name)
+            .map_or(0, |i| self.c[i])
+    }
+
+    /// The `p` quantile of latency (ms): the upper bound of the bucket that holds it.
+    pub fn latency_ms(&self, p: f64) -> Option<i64> {
+        let total: i64 = self.lat.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+        let rank = ((total as f64) * p).ceil().max(1.0) as i64;
+        let mut seen = 0;
+        for (i, n) in self.lat.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                let last = LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1];
+                return Some(LATENCY_BOUNDS_MS.get(i).copied().unwrap_or(last * 2));
+            }
+        }
+        None
+    }
+}
+
 /// Deletes minute buckets older than two hours and hour buckets (and field counts) older than
 /// eight days: the 1 h, 24 h and 7 d windows never need more.
 pub async fn prune<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {

@@ -8,6 +8,7 @@
 //! and is stored with each instance as data (`entity::documents::flow`). Both `switchyard serve`
 //! and `switchyard worker` call [`run`].
 
+pub mod alerts;
 pub mod catalog;
 pub mod changes;
 pub mod config;
@@ -114,7 +115,8 @@ pub async fn run(
         let _ = stop.wait_for(|s| *s).await;
         Ok(())
     };
-    let (e1, e2, e3) = (
+    let (e1, e2, e3, e4) = (
+        Arc::clone(&engine),
         Arc::clone(&engine),
         Arc::clone(&engine),
         Arc::clone(&engine),
@@ -141,6 +143,12 @@ pub async fn run(
                 .backend(apalis_cron::CronScheduler::new(schedules::every_quarter_minute()))
                 .data(Arc::clone(&e3))
                 .build(schedules::on_tick)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(format!("switchyard-alerts-{}", e4.node))
+                .backend(apalis_cron::CronScheduler::new(alerts::every_minute()))
+                .data(Arc::clone(&e4))
+                .build(alerts::on_tick)
         })
         .should_restart(move |worker, error| {
             tracing::warn!(worker = %worker.name(), error = ?error, "worker stopped; restarting it");

@@ -81,11 +81,16 @@ fn parse_all(files: Vec<(String, String)>) -> ApiResult<Vec<CatalogDoc>> {
             .map_err(|e| ApiError::bad_input(source.clone(), e.to_string()))?;
         docs.push(doc);
     }
-    // Contracts first, then connectors (which name contracts), then templates.
-    docs.sort_by_key(|d| match d.kind {
-        Kind::Contract => 0,
-        Kind::Connector => 1,
-        Kind::Template => 2,
+    // Contracts first, then connectors (which name contracts), then templates; the versions
+    // of one item in ascending order, whatever their files are called.
+    docs.sort_by_cached_key(|d| {
+        let kind = match d.kind {
+            Kind::Contract => 0,
+            Kind::Connector => 1,
+            Kind::Template => 2,
+        };
+        let version = definitions::parse_version(&d.version).unwrap_or_default();
+        (kind, d.key.clone(), version)
     });
     Ok(docs)
 }

@@ -77,6 +77,41 @@ impl LiveSubscription {
             .filter_map(|r| async move { r }))
     }
 
+    /// Each alert about a workflow the caller may read, as it is raised, escalates, is
+    /// acknowledged or snoozed, or resolves.
+    async fn alerts_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = super::alerts::Alert>> {
+        let st = state(ctx)?.clone();
+        let act = actor(ctx)?.clone();
+        let changes = BroadcastStream::new(st.changes.subscribe());
+        Ok(changes
+            .filter_map(|c| async move { c.ok().and_then(|c| c.alert) })
+            .then(move |id| {
+                let (st, act) = (st.clone(), act.clone());
+                async move {
+                    let a = entity::alert::Entity::find_by_id(id)
+                        .one(&st.db)
+                        .await
+                        .ok()
+                        .flatten()?;
+                    let inst = instance::Entity::find_by_id(a.instance_id)
+                        .one(&st.db)
+                        .await
+                        .ok()
+                        .flatten()?;
+                    let (obj, owner) = (
+                        access::workflow_object(&inst.template),
+                        access::instance_owner(&inst),
+                    );
+                    access::allows(&st.policy, &act, Ask::owned(&obj, "read", &owner))
+                        .then(|| super::alerts::to_alert(a))
+                }
+            })
+            .filter_map(|a| async move { a }))
+    }
+
     /// Each delivery of `instance` as it is made and as each attempt is recorded.
     async fn delivery_updated(
         &self,

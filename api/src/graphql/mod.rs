@@ -4,6 +4,7 @@
 //! Resolvers get the shared [`AppState`] and the request's [`Actor`] from the context; they call
 //! the domain services (`catalog`, `audit`) and never touch policy or tables on their own.
 
+mod alerts;
 mod audit_log;
 mod catalog;
 mod catalog_types;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     runs::RunQuery,
     deprecations::DeprecationQuery,
     health::HealthQuery,
+    alerts::AlertQuery,
     lineage::LineageQuery,
     contracts::ContractsQuery,
     audit_log::AuditQuery,
@@ -49,6 +51,7 @@ pub struct MutationRoot(
     connections::ConnectionMutation,
     instances::InstanceMutation,
     runs::RunMutation,
+    alerts::AlertMutation,
     deprecations::DeprecationMutation,
     write_keys::WriteKeyMutation,
 );

@@ -5,7 +5,7 @@ use entity::documents::contract::ContractDef;
 use entity::documents::template::Trigger;
 use entity::instance;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
-use worker::health::{COUNTERS, LATENCY_BOUNDS_MS, LATENCY_BUCKETS};
+use worker::health::Counts;
 
 /// The time a health figure covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
@@ -47,8 +47,7 @@ pub struct FieldGap {
 /// What the counters say for a set of instances over a window.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
-    pub counters: [i64; COUNTERS.len()],
-    pub latency: [i64; LATENCY_BUCKETS],
+    pub counts: Counts,
     pub dead_letters_open: i64,
     pub last_event_at: Option<String>,
     pub last_success_at: Option<String>,
@@ -61,33 +60,12 @@ pub struct Health {
 
 impl Health {
     pub fn counter(&self, name: &str) -> i64 {
-        COUNTERS
-            .iter()
-            .position(|c| *c == name)
-            .map_or(0, |i| self.counters[i])
+        self.counts.get(name)
     }
 
     /// The `p` quantile of latency (ms): the upper bound of the bucket holding it.
     pub fn latency_ms(&self, p: f64) -> Option<i64> {
-        let total: i64 = self.latency.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-        let rank = ((total as f64) * p).ceil().max(1.0) as i64;
-        let mut seen = 0;
-        for (i, n) in self.latency.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return Some(
-                    LATENCY_BOUNDS_MS
-                        .get(i)
-                        .copied()
-                        .unwrap_or(LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1] * 2),
-                );
-            }
-        }
-        None
+        self.counts.latency_ms(p)
     }
 }
 
@@ -120,33 +98,8 @@ pub async fn for_instances(
         "h" => (now - span) / 3_600_000 * 3_600_000,
         _ => now - span,
     };
-    let mut sums: Vec<String> = COUNTERS
-        .iter()
-        .map(|c| format!("COALESCE(SUM({c}), 0) AS {c}"))
-        .collect();
-    sums.extend(
-        (0..LATENCY_BUCKETS).map(|i| format!("COALESCE(SUM(lat_{i:02}), 0) AS lat_{i:02}")),
-    );
-    let sql = format!(
-        "SELECT {} FROM health_buckets WHERE grain = {} AND bucket >= {} AND instance_id IN ({})",
-        sums.join(", "),
-        marks(backend, 1, 1),
-        marks(backend, 2, 1),
-        marks(backend, 3, ids.len())
-    );
-    let mut values: Vec<Value> = vec![grain.into(), since.into()];
-    values.extend(ids.iter().cloned());
-    if let Some(row) = db
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
-        for (i, c) in COUNTERS.iter().enumerate() {
-            h.counters[i] = row.try_get::<i64>("", c).unwrap_or(0);
-        }
-        for i in 0..LATENCY_BUCKETS {
-            h.latency[i] = row.try_get::<i64>("", &format!("lat_{i:02}")).unwrap_or(0);
-        }
-    }
+    let all: Vec<i64> = instances.iter().map(|i| i.id).collect();
+    h.counts = worker::health::sum(db, &all, grain, since, now + 1).await?;
     let sql = format!(
         "SELECT field, reason, SUM(count) AS n FROM health_fields WHERE bucket >= {} AND instance_id IN ({}) \
          GROUP BY field, reason ORDER BY n DESC LIMIT 50",

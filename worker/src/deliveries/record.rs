@@ -212,11 +212,11 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
             retries.push(NewJob::deliver(d.id, n + 1, d.connection_id, at));
         }
         tally.attempt(d.instance_id, nx.status, *n, latency, nx.code);
-        changes.push(crate::changes::Change {
-            instance: d.instance_id,
-            run: Some(d.run_id),
-            delivery: Some(d.id),
-        });
+        changes.push(crate::changes::Change::delivery(
+            d.instance_id,
+            d.run_id,
+            d.id,
+        ));
         applied.push((nx.status, latency, d.connector.clone()));
         results.push(Recorded::Applied(nx.status));
     }

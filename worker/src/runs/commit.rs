@@ -159,11 +159,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     let mut tally = crate::health::Tally::default();
     let mut run_changes = Vec::new();
     for (run, mut outcome, template, is_new) in rows {
-        run_changes.push(crate::changes::Change {
-            instance: run.instance_id,
-            run: Some(run.id),
-            delivery: None,
-        });
+        run_changes.push(crate::changes::Change::run(run.instance_id, run.id));
         if let Some(holder) = claim_keys(&tx, &run, &outcome).await? {
             demote(&tx, &run, &mut outcome, holder).await?;
             tally.duplicate(run.instance_id);
@@ -208,11 +204,11 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     }
     tally.flush(&tx).await?;
     let mut changes: Vec<crate::changes::Change> = run_changes;
-    changes.extend(created.iter().map(|d| crate::changes::Change {
-        instance: d.instance_id,
-        run: Some(d.run_id),
-        delivery: Some(d.id),
-    }));
+    changes.extend(
+        created
+            .iter()
+            .map(|d| crate::changes::Change::delivery(d.instance_id, d.run_id, d.id)),
+    );
     crate::changes::notify(&tx, &changes).await?;
     let lease = engine.lease_until();
     for d in &created {

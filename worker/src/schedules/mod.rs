@@ -184,6 +184,9 @@ pub async fn run_tick(
     if is_audience {
         return audience::sync(engine, job, &inst, &plan, &trigger_key, tick).await;
     }
+    if plan.input_contract.as_deref() == Some(crate::alerts::notify::CONTRACT) {
+        return crate::alerts::notify::tick(engine, job, &inst, &plan, &trigger_key).await;
+    }
     match plan.input_contract.as_deref() {
         Some(c) if c.starts_with("event.") => export::export(engine, job, &inst, &trigger_key, c).await,
         _ => {
