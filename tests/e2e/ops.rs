@@ -96,6 +96,66 @@ async fn metrics_count_requests_by_route_and_status_with_a_latency_histogram() {
     assert!(buckets >= 4.0, "latency histogram for /graphql:\n{after}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_family_has_help_bounded_labels_and_a_line_in_the_readme() {
+    let app = spawn_with(Setup {
+        workers: true,
+        ..Default::default()
+    })
+    .await;
+    let rx = crate::receiver::Receiver::start(vec![]).await;
+    crate::execution::forwarding_to(&app, &rx.url("/m"), 5).await;
+    crate::execution::event_to(&app, "metrics-1", "m@example.com").await;
+    assert!(
+        eventually(std::time::Duration::from_secs(20), || async {
+            rx.count() >= 1
+        })
+        .await,
+        "delivered"
+    );
+    app.drain(std::time::Duration::from_secs(20)).await;
+    let text = metrics(&app).await;
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README");
+    for (name, _, _) in api::metrics::FAMILIES {
+        assert!(readme.contains(name), "the README lists {name}");
+    }
+    for family in [
+        "switchyard_runs_total",
+        "switchyard_delivery_attempts_total",
+        "switchyard_events_total",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "{family} has HELP:\n{text}"
+        );
+    }
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap_or("");
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP line"
+        );
+        assert!(
+            api::metrics::FAMILIES.iter().any(|(f, _, _)| *f == name),
+            "{name} is not a documented family"
+        );
+    }
+    // Bounded labels: no id of an instance, event or contact ever becomes a label.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        for banned in ["instance=", "event_id=", "email=", "run=", "delivery="] {
+            assert!(!line.contains(banned), "unbounded label in {line}");
+        }
+    }
+    assert!(
+        text.contains("connector=\"webhook\""),
+        "per connector:\n{text}"
+    );
+    assert!(
+        text.contains("template=\"form-forwarding\""),
+        "per template:\n{text}"
+    );
+}
+
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;

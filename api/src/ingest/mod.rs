@@ -236,6 +236,15 @@ pub async fn ingest(
         team: None,
         request_id: uuid::Uuid::now_v7().to_string(),
     };
+    let types: HashMap<String, String> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.id.try_as_ref()?.clone(),
+                r.event_type.try_as_ref()?.clone(),
+            ))
+        })
+        .collect();
     let existing = state
         .ingest
         .commit(store::Batch {
@@ -251,6 +260,14 @@ pub async fn ingest(
         } else {
             Status::Accepted
         };
+        let contract = types.get(&id).cloned().unwrap_or_default();
+        let outcome = if status == Status::Accepted {
+            "accepted"
+        } else {
+            "duplicate"
+        };
+        metrics::counter!("switchyard_events_total", "contract" => contract, "outcome" => outcome)
+            .increment(1);
         results[i] = Some(EventResult {
             id: Some(id),
             status,
@@ -258,7 +275,10 @@ pub async fn ingest(
             violations,
         });
     }
-    Ok(Report::from_results(
-        results.into_iter().flatten().collect(),
-    ))
+    let report = Report::from_results(results.into_iter().flatten().collect());
+    if report.rejected > 0 {
+        metrics::counter!("switchyard_events_total", "contract" => "-", "outcome" => "rejected")
+            .increment(report.rejected as u64);
+    }
+    Ok(report)
 }

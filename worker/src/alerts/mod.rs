@@ -178,6 +178,15 @@ pub async fn evaluate(engine: &Engine, now: DateTime<Utc>) -> Result<Report, DbE
     crate::changes::notify(&tx, &changes).await?;
     tx.commit().await?;
     engine.changes.committed(&changes);
+    for (change, n) in [
+        ("opened", report.opened),
+        ("escalated", report.escalated),
+        ("resolved", report.resolved),
+    ] {
+        if n > 0 {
+            metrics::counter!("switchyard_alerts_total", "change" => change).increment(n as u64);
+        }
+    }
     Ok(report)
 }
 
