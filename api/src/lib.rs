@@ -29,5 +29,6 @@ pub mod policy;
 pub mod runs;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod ui;
 pub mod visibility;

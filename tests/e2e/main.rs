@@ -29,5 +29,6 @@ mod policy;
 mod receiver;
 mod segment;
 mod smoke;
+mod traces;
 mod ui;
 mod worker_crash;

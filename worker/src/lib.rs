@@ -24,6 +24,7 @@ pub mod retry;
 pub mod runs;
 pub mod schedules;
 pub mod secrets;
+pub mod trace;
 
 pub use engine::Engine;
 

@@ -12,6 +12,8 @@ use worker::queue::{self, Claimed, NewJob};
 
 /// An event just stored.
 pub struct Stored<'a> {
+    /// The request's W3C traceparent, continued by the runs.
+    pub trace: Option<&'a str>,
     pub id: &'a str,
     pub contract: &'a str,
     pub version: &'a str,
@@ -72,7 +74,8 @@ pub async fn fan_out<C: ConnectionTrait>(
                     from_step: None,
                 }),
                 now,
-            );
+            )
+            .traced(ev.trace.map(str::to_string));
             jobs.push(match claim {
                 Some((node, until)) => job.claimed(node, *until),
                 None => job,

@@ -252,6 +252,7 @@ pub async fn ingest(
             drift,
             contacts: upserts,
             source,
+            trace: worker::trace::current(),
         })
         .await?;
     for (i, id, violations) in pending {

@@ -56,6 +56,8 @@ pub struct Batch {
     pub drift: Drift,
     pub contacts: Vec<super::ContactUpsert>,
     pub source: crate::audit::Actor,
+    /// W3C traceparent of the request (when traces are exported): its runs continue the trace.
+    pub trace: Option<String>,
 }
 
 type Reply = oneshot::Sender<Result<HashSet<String>, String>>;
@@ -168,6 +170,7 @@ async fn commit_group(
             };
             if inserted.remove(id) {
                 stored.push(super::fanout::Stored {
+                    trace: b.trace.as_deref(),
                     id: id.as_str(),
                     contract: r.event_type.try_as_ref().map_or("", String::as_str),
                     version: r.version.try_as_ref().map_or("", String::as_str),

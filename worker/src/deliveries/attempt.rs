@@ -31,6 +31,13 @@ fn action(name: &str) -> Action {
 
 /// Runs one claimed delivery job.
 pub async fn handle(engine: Arc<Engine>, job: Claimed) -> Result<(), String> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("delivery.attempt", job = job.id, lane = %job.lane);
+    crate::trace::adopt(&span, job.trace.as_deref());
+    handle_in_span(engine, job).instrument(span).await
+}
+
+async fn handle_in_span(engine: Arc<Engine>, job: Claimed) -> Result<(), String> {
     let lane = job.lane.clone();
     let (health, result) = match &job.job {
         Job::V1(JobV1::Deliver {
@@ -137,6 +144,7 @@ async fn attempt_one(
         .recorder
         .record(Op {
             job: (job.id, job.claims),
+            trace: job.trace.clone(),
             attempt: Some((d, n, outcome, took)),
         })
         .await;
@@ -153,6 +161,7 @@ async fn finish_only(engine: &Engine, job: &Claimed) -> Result<(), String> {
         .recorder
         .record(Op {
             job: (job.id, job.claims),
+            trace: None,
             attempt: None,
         })
         .await

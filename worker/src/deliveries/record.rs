@@ -31,6 +31,8 @@ const BATCH: usize = 256;
 /// delivery as it was when the attempt started, the attempt number, its outcome and duration.
 pub struct Op {
     pub job: (i64, i32),
+    /// The job's trace, continued by its retry.
+    pub trace: Option<String>,
     pub attempt: Option<(delivery::Model, u32, Outcome, Duration)>,
 }
 
@@ -209,7 +211,8 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
             continue;
         }
         if let Some(at) = nx.retry_at {
-            retries.push(NewJob::deliver(d.id, n + 1, d.connection_id, at));
+            retries
+                .push(NewJob::deliver(d.id, n + 1, d.connection_id, at).traced(op.trace.clone()));
         }
         tally.attempt(d.instance_id, nx.status, *n, latency, nx.code);
         changes.push(crate::changes::Change::delivery(

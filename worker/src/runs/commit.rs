@@ -154,6 +154,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
         }
     }
     let mut deliveries = Vec::new();
+    let mut traces: Vec<Option<String>> = Vec::new();
     let mut later = Vec::new();
     let mut counts: Vec<(String, RunStatus)> = Vec::new();
     let mut tally = crate::health::Tally::default();
@@ -172,6 +173,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
         for mut d in outcome.deliveries.drain(..) {
             d.run_id = Set(run.id);
             deliveries.push(d);
+            traces.push(outcome.trace.clone());
         }
         if let Some((from_step, at)) = outcome.resume {
             later.push(NewJob::run(
@@ -211,8 +213,14 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     );
     crate::changes::notify(&tx, &changes).await?;
     let lease = engine.lease_until();
+    let trace_of: std::collections::HashMap<&str, Option<String>> = deliveries
+        .iter()
+        .zip(traces)
+        .filter_map(|(d, t)| Some((d.idempotency_key.try_as_ref()?.as_str(), t)))
+        .collect();
     for d in &created {
-        let job = NewJob::deliver(d.id, 1, d.connection_id, chrono::Utc::now());
+        let trace = trace_of.get(d.idempotency_key.as_str()).cloned().flatten();
+        let job = NewJob::deliver(d.id, 1, d.connection_id, chrono::Utc::now()).traced(trace);
         later.push(if engine.lanes.has_room(&job.lane) {
             job.claimed(&engine.node, lease)
         } else {

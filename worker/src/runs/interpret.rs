@@ -85,6 +85,8 @@ pub struct Outcome {
     pub resume: Option<(u32, chrono::DateTime<chrono::Utc>)>,
     /// A run waiting for approval expires at this time.
     pub deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// W3C traceparent of the run's span: its deliveries continue the trace.
+    pub trace: Option<String>,
 }
 
 impl Outcome {
@@ -99,6 +101,7 @@ impl Outcome {
             dedupe: Vec::new(),
             resume: None,
             deadline: None,
+            trace: None,
         }
     }
 }

@@ -34,6 +34,7 @@ pub async fn handle_batch(engine: Arc<Engine>, batch: Vec<Claimed>) -> Result<()
 
 struct EventJob {
     job: (i64, i32),
+    trace: Option<String>,
     instance_id: i64,
     event_id: String,
     from_step: Option<u32>,
@@ -51,6 +52,7 @@ async fn handle(engine: &Arc<Engine>, batch: Vec<Claimed>) -> Result<(), DbErr> 
                 from_step,
             }) => events.push(EventJob {
                 job,
+                trace: c.trace.clone(),
                 instance_id,
                 event_id,
                 from_step,
@@ -136,7 +138,18 @@ async fn event_runs(engine: &Engine, jobs: Vec<EventJob>) -> Result<Vec<Work>, D
             event_id: Some(ev.id.clone()),
             trigger_key: ev.id.clone(),
         };
-        let outcome = evaluate(engine, inst, &mut dests, &input, j.from_step.unwrap_or(0)).await?;
+        let span = tracing::info_span!("run", instance = inst.id, template = %inst.template, event = %ev.id);
+        crate::trace::adopt(&span, j.trace.as_deref());
+        let outcome = {
+            use tracing::Instrument;
+            let run = async {
+                let mut o =
+                    evaluate(engine, inst, &mut dests, &input, j.from_step.unwrap_or(0)).await?;
+                o.trace = crate::trace::current();
+                Ok::<_, DbErr>(o)
+            };
+            run.instrument(span).await?
+        };
         works.push(Work {
             job: j.job,
             result: Some((run, outcome, inst.template.clone())),
