@@ -239,6 +239,7 @@ async fn graphql_ws(
                     let mut subject = state
                         .auth
                         .verify(&token)
+                        .await
                         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     if subject.team.is_none() {
                         subject.team = state.config.team_of(&subject.sub);
