@@ -1,19 +1,26 @@
-//! Authentication: a bearer JWT becomes a [`Subject`] (who, with which roles), or the request is
-//! refused as `UNAUTHENTICATED`.
+//! Authentication: a bearer JWT becomes a [`Subject`] (who, with which roles and team), or the
+//! request is refused as `UNAUTHENTICATED`.
 //!
-//! One algorithm is pinned per key: HS256 with a shared secret (configured, or generated into the
-//! data dir for development), or RS256/EdDSA with a configured public key. `exp`, `nbf`, `iss`,
-//! `aud` and `sub` are all required and checked; a claim of the wrong type is an error, not a
-//! skipped check (jsonwebtoken ≥ 10.3). This module never logs a token or a key.
+//! Keys ([`keys`]): an HS256 secret (configured, or generated into the data dir for
+//! development), a PEM public key (RS256, ES256, EdDSA), or the identity provider's JWKS URL
+//! ([`jwks`], keys picked by `kid`). Every key verifies exactly one algorithm, which comes from
+//! the key, never from the token: `alg: none` and algorithm confusion are refused. `exp`, `iss`,
+//! `aud` and `sub` are required; `nbf` is checked when present (Auth0 and Okta access tokens
+//! usually have none); a claim of the wrong type is an error, not a skipped check. Roles and the
+//! team come from configurable claims ([`claims`]). This module never logs a token or a key.
+
+mod claims;
+mod jwks;
+mod keys;
 
 use crate::config::{AuthConfig, Config};
 use crate::error::{ApiError, ApiResult};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use serde::{Deserialize, Serialize};
-use std::path::Path;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde_json::{Map, Value};
 
-/// File in the data dir holding the generated development HS256 secret.
-pub const DEV_SECRET_FILE: &str = "jwt-hs256.secret";
+pub use claims::ClaimMapping;
+pub use keys::DEV_SECRET_FILE;
+
 /// Tokens larger than this are refused before any parsing.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -22,40 +29,17 @@ const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub struct Subject {
     pub sub: String,
     pub roles: Vec<String>,
-    /// The caller's team: the token's `team` claim, else the `[teams]` configuration.
+    /// The caller's team: the configured team claim (`team` by default), else the `[teams]`
+    /// configuration.
     pub team: Option<String>,
 }
 
-/// Token claims. The registered claims are optional here so that a missing or mistyped one is
-/// reported by jsonwebtoken's own required-claim checks (naming the claim), not as a generic
-/// parse error; they are all required by [`validation`]. `aud` may be a string or a list.
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    iss: Option<String>,
-    #[serde(default)]
-    aud: Option<serde_json::Value>,
-    #[serde(default)]
-    exp: Option<serde_json::Value>,
-    #[serde(default)]
-    nbf: Option<serde_json::Value>,
-    #[serde(default)]
-    iat: Option<i64>,
-    #[serde(default)]
-    roles: Vec<String>,
-    /// The caller's team (a top-level string claim); optional.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    team: Option<String>,
-}
-
 pub struct Authenticator {
-    algorithm: Algorithm,
-    decoding: DecodingKey,
+    keys: keys::Keys,
     /// Present only for HS256: the server can mint development tokens.
     encoding: Option<EncodingKey>,
     validation: Validation,
+    claims: ClaimMapping,
     issuer: String,
     audience: String,
     /// Where the key came from, for the start-up banner.
@@ -63,85 +47,63 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// Loads the verification key named by the configuration, generating the development secret
-    /// on first use when no key is configured.
+    /// Loads the verification keys named by the configuration, generating the development
+    /// secret on first use when no key is configured.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let auth = &config.auth;
-        let (algorithm, decoding, encoding, key_source) =
-            match (&auth.hs256_secret, &auth.public_key_file) {
-                (Some(secret), _) => {
-                    anyhow::ensure!(
-                        secret.expose().len() >= 32,
-                        "auth.hs256_secret: must be at least 32 bytes"
-                    );
-                    let bytes = secret.expose().as_bytes();
-                    (
-                        Algorithm::HS256,
-                        DecodingKey::from_secret(bytes),
-                        Some(EncodingKey::from_secret(bytes)),
-                        "HS256 secret from configuration".to_string(),
-                    )
-                }
-                (None, Some(path)) => {
-                    let pem = std::fs::read(path).map_err(|e| {
-                        anyhow::anyhow!("auth.public_key_file {}: cannot read: {e}", path.display())
-                    })?;
-                    let (alg, key) = match auth.public_key_alg.as_deref().unwrap_or("RS256") {
-                        "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)?),
-                        "EdDSA" => (Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)?),
-                        other => anyhow::bail!(
-                            "auth.public_key_alg: `{other}` is not supported; use RS256 or EdDSA"
-                        ),
-                    };
-                    (
-                        alg,
-                        key,
-                        None,
-                        format!("{alg:?} public key {}", path.display()),
-                    )
-                }
-                (None, None) => {
-                    let path = config.data_dir.join(DEV_SECRET_FILE);
-                    let secret = load_or_create_secret(&path)?;
-                    (
-                        Algorithm::HS256,
-                        DecodingKey::from_secret(&secret),
-                        Some(EncodingKey::from_secret(&secret)),
-                        format!("HS256 development secret {}", path.display()),
-                    )
-                }
-            };
+        let (keys, encoding, key_source) = keys::load(config)?;
         Ok(Self {
-            algorithm,
-            decoding,
+            keys,
             encoding,
-            validation: validation(algorithm, auth),
+            validation: validation(auth),
+            claims: ClaimMapping::new(&auth.roles_claim, &auth.role_map, &auth.team_claim),
             issuer: auth.issuer.clone(),
             audience: auth.audience.clone(),
             key_source,
         })
     }
 
-    /// Verifies a bearer token and returns its subject.
-    pub fn verify(&self, token: &str) -> ApiResult<Subject> {
+    /// Verifies a bearer token and returns its subject. With a JWKS, an unknown `kid` may
+    /// fetch the provider's keys (rate-limited).
+    pub async fn verify(&self, token: &str) -> ApiResult<Subject> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::Unauthenticated(
                 "token is larger than 8 KiB".into(),
             ));
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| ApiError::Unauthenticated(describe(e.kind())))?;
-        let claims = data.claims;
-        let sub = claims.sub.unwrap_or_default();
+        let header = jsonwebtoken::decode_header(token).map_err(refused)?;
+        let fetched;
+        let key = match &self.keys {
+            keys::Keys::Static(key) => key,
+            keys::Keys::Jwks(jwks) => {
+                fetched = jwks
+                    .key(header.kid.as_deref())
+                    .await
+                    .map_err(ApiError::Unauthenticated)?;
+                &fetched
+            }
+        };
+        if header.alg != key.algorithm {
+            return Err(refused(ErrorKind::InvalidAlgorithm.into()));
+        }
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![key.algorithm];
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
+            .map_err(refused)?
+            .claims;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if sub.trim().is_empty() {
             return Err(ApiError::Unauthenticated(
                 "token `sub` claim is empty".into(),
             ));
         }
         Ok(Subject {
-            sub,
-            roles: claims.roles,
-            team: claims.team.filter(|t| !t.trim().is_empty()),
+            sub: sub.to_string(),
+            roles: self.claims.roles(&claims),
+            team: self.claims.team(&claims),
         })
     }
 
@@ -150,7 +112,7 @@ impl Authenticator {
         self.mint_with_team(sub, roles, None, ttl_seconds)
     }
 
-    /// Mints a token carrying a `team` claim as well.
+    /// Mints a token carrying a team as well, at the configured claims.
     pub fn mint_with_team(
         &self,
         sub: &str,
@@ -160,9 +122,9 @@ impl Authenticator {
     ) -> anyhow::Result<String> {
         let key = self.encoding.as_ref().ok_or_else(|| {
             anyhow::anyhow!(
-                "tokens for a {:?} public key are issued by your identity provider; \
+                "tokens for {} are issued by your identity provider; \
                  `switchyard token` only signs with an HS256 secret",
-                self.algorithm
+                self.key_source
             )
         })?;
         anyhow::ensure!(!sub.trim().is_empty(), "--sub: must not be empty");
@@ -177,27 +139,30 @@ impl Authenticator {
             );
         }
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: Some(sub.to_string()),
-            iss: Some(self.issuer.clone()),
-            aud: Some(self.audience.clone().into()),
-            exp: Some((now + ttl_seconds).into()),
-            nbf: Some((now - 1).into()),
-            iat: Some(now),
-            roles: roles.to_vec(),
-            team: team.map(str::to_string),
-        };
+        let mut claims = Map::new();
+        claims.insert("sub".into(), sub.into());
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("aud".into(), self.audience.clone().into());
+        claims.insert("exp".into(), (now + ttl_seconds).into());
+        claims.insert("nbf".into(), (now - 1).into());
+        claims.insert("iat".into(), now.into());
+        self.claims
+            .insert_roles(&mut claims, roles)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(team) = team {
+            self.claims.insert_team(&mut claims, team);
+        }
         Ok(jsonwebtoken::encode(
-            &Header::new(self.algorithm),
+            &Header::new(Algorithm::HS256),
             &claims,
             key,
         )?)
     }
 }
 
-fn validation(algorithm: Algorithm, auth: &AuthConfig) -> Validation {
-    let mut v = Validation::new(algorithm);
-    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+fn validation(auth: &AuthConfig) -> Validation {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     v.set_issuer(&[auth.issuer.as_str()]);
     v.set_audience(&[auth.audience.as_str()]);
     v.validate_exp = true;
@@ -206,9 +171,9 @@ fn validation(algorithm: Algorithm, auth: &AuthConfig) -> Validation {
     v
 }
 
-/// A client-facing reason, without echoing the token.
-fn describe(kind: &ErrorKind) -> String {
-    match kind {
+/// A client-facing refusal, without echoing the token.
+fn refused(e: jsonwebtoken::errors::Error) -> ApiError {
+    let reason = match e.kind() {
         ErrorKind::ExpiredSignature => "token has expired (`exp`)".into(),
         ErrorKind::ImmatureSignature => "token is not valid yet (`nbf`)".into(),
         ErrorKind::InvalidIssuer => "token `iss` is not the expected issuer".into(),
@@ -218,21 +183,6 @@ fn describe(kind: &ErrorKind) -> String {
         ErrorKind::MissingRequiredClaim(c) => format!("token is missing the `{c}` claim"),
         ErrorKind::InvalidClaimFormat(c) => format!("token claim `{c}` has the wrong type"),
         _ => "token is malformed".into(),
-    }
-}
-
-/// Reads the development secret, creating 32 random bytes (hex, mode 0600) on first use.
-fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let secret = text.trim().as_bytes().to_vec();
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "{}: development secret is shorter than 32 bytes",
-            path.display()
-        );
-        return Ok(secret);
-    }
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    crate::fsutil::write_private(path, secret.as_bytes())?;
-    Ok(secret.into_bytes())
+    };
+    ApiError::Unauthenticated(reason)
 }

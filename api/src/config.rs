@@ -75,10 +75,25 @@ pub struct AuthConfig {
     /// HS256 shared secret (`SWITCHYARD_JWT_SECRET`). When neither this nor a public key is set,
     /// a development secret is generated into `<data-dir>/jwt-hs256.secret` (mode 0600).
     pub hs256_secret: Option<Secret>,
-    /// PEM public key file for RS256 or EdDSA tokens issued by an identity provider.
+    /// PEM public key file for RS256, ES256 or EdDSA tokens issued by an identity provider.
     pub public_key_file: Option<PathBuf>,
-    /// Algorithm of `public_key_file`: `RS256` or `EdDSA`.
+    /// Algorithm of `public_key_file`: `RS256`, `ES256` or `EdDSA`.
     pub public_key_alg: Option<String>,
+    /// The identity provider's JWKS URL (`SWITCHYARD_JWKS_URL`): keys picked by `kid`; https
+    /// unless on loopback.
+    pub jwks_url: Option<String>,
+    /// Fewest seconds between two fetches of the JWKS triggered by an unknown `kid`.
+    pub jwks_min_refresh_seconds: u64,
+    /// The JWKS is fetched again when older than this.
+    pub jwks_max_age_seconds: u64,
+    /// Where roles are in a token: `roles`, `realm_access.roles` (Keycloak), `groups` (Okta),
+    /// or a namespaced claim such as `https://example.com/roles` (Auth0).
+    pub roles_claim: String,
+    /// Identity-provider role or group name → Switchyard role. When set, names it does not
+    /// list grant nothing.
+    pub role_map: BTreeMap<String, String>,
+    /// Where the team is in a token (a string, or the first of a list).
+    pub team_claim: String,
     /// Clock-skew allowance for `exp`/`nbf`, seconds.
     pub leeway_seconds: u64,
 }
@@ -91,6 +106,12 @@ impl Default for AuthConfig {
             hs256_secret: None,
             public_key_file: None,
             public_key_alg: None,
+            jwks_url: None,
+            jwks_min_refresh_seconds: 10,
+            jwks_max_age_seconds: 900,
+            roles_claim: "roles".into(),
+            role_map: BTreeMap::new(),
+            team_claim: "team".into(),
             leeway_seconds: 30,
         }
     }
@@ -100,11 +121,16 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GraphqlLimits {
+    /// Nesting on the data graph; introspection (`__schema`, `__type`) is bounded separately
+    /// (`graphql::guard`), so standard clients can load the schema.
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_directives: usize,
     pub max_batch: usize,
     pub max_body_bytes: usize,
+    /// Longest `String`/`ID` argument, in characters (`search`, `description` and `notes` have
+    /// their own limits; see `graphql::guard`).
+    pub max_string_length: usize,
 }
 
 impl Default for GraphqlLimits {
@@ -115,6 +141,7 @@ impl Default for GraphqlLimits {
             max_directives: 8,
             max_batch: 10,
             max_body_bytes: 256 * 1024,
+            max_string_length: 1_000,
         }
     }
 }
@@ -136,6 +163,7 @@ struct FileConfig {
     segment: Option<crate::ingest::segment::SegmentConfig>,
     execution: Option<ExecutionConfig>,
     teams: Option<BTreeMap<String, String>>,
+    rate_limit: Option<crate::ratelimit::RateLimitConfig>,
 }
 
 /// `[execution]`: how workers claim jobs and reach destinations (owned by the worker crate).
@@ -160,6 +188,8 @@ pub struct Config {
     pub execution: ExecutionConfig,
     /// `[teams]`: user → team, for callers whose token carries no `team` claim.
     pub teams: BTreeMap<String, String>,
+    /// Requests per write key and per subject (`ratelimit`).
+    pub rate_limit: crate::ratelimit::RateLimitConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -198,6 +228,9 @@ impl Config {
         if let Ok(alg) = std::env::var("SWITCHYARD_JWT_ALG") {
             auth.public_key_alg = Some(alg);
         }
+        if let Ok(url) = std::env::var("SWITCHYARD_JWKS_URL") {
+            auth.jwks_url = Some(url);
+        }
         let catalog_dir = args.catalog_dir.clone().or(file.catalog_dir).or_else(|| {
             let default = PathBuf::from("api/catalog");
             default.is_dir().then_some(default)
@@ -224,6 +257,7 @@ impl Config {
             segment: file.segment.unwrap_or_default(),
             execution: execution_config(file.execution)?,
             teams: teams_config(file.teams.unwrap_or_default())?,
+            rate_limit: file.rate_limit.unwrap_or_default(),
         })
     }
 
@@ -239,7 +273,7 @@ impl Config {
     /// Human-readable summary with secrets and passwords masked.
     pub fn describe(&self) -> String {
         format!(
-            "listen={} database={} data_dir={} policy_dir={} catalog={} auth.issuer={} auth.audience={} auth.key={} teams={}",
+            "listen={} database={} data_dir={} policy_dir={} catalog={} auth.issuer={} auth.audience={} auth.key={} auth.roles_claim={} teams={}",
             self.listen,
             mask_url(&self.database_url),
             self.data_dir.display(),
@@ -249,14 +283,20 @@ impl Config {
                 .map_or("embedded".into(), |p| p.display().to_string()),
             self.auth.issuer,
             self.auth.audience,
-            match (&self.auth.hs256_secret, &self.auth.public_key_file) {
-                (Some(_), _) => "HS256 (configured secret)".to_string(),
-                (None, Some(p)) => format!("public key {}", p.display()),
-                (None, None) => format!(
+            match (
+                &self.auth.hs256_secret,
+                &self.auth.public_key_file,
+                &self.auth.jwks_url
+            ) {
+                (Some(_), _, _) => "HS256 (configured secret)".to_string(),
+                (None, Some(p), _) => format!("public key {}", p.display()),
+                (None, None, Some(url)) => format!("JWKS {url}"),
+                (None, None, None) => format!(
                     "HS256 (development secret in {})",
                     self.data_dir.join(crate::auth::DEV_SECRET_FILE).display()
                 ),
             },
+            self.auth.roles_claim,
             if self.teams.is_empty() {
                 "none (token `team` claims only)".to_string()
             } else {

@@ -52,16 +52,45 @@ async fn open(url: &str, synchronous: SqliteSynchronous) -> Result<DatabaseConne
     Database::connect(opts).await
 }
 
-/// The directory part of a `sqlite://dir/file.db?…` URL, if any.
-fn sqlite_parent_dir(url: &str) -> Option<String> {
+/// The file of a `sqlite://dir/file.db?…` URL (`None` for an in-memory database).
+fn sqlite_file(url: &str) -> Option<&str> {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = path.split('?').next()?;
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The directory part of a `sqlite://dir/file.db?…` URL, if any.
+fn sqlite_parent_dir(url: &str) -> Option<String> {
+    let path = sqlite_file(url)?;
     let parent = std::path::Path::new(path).parent()?;
     let parent = parent.to_str()?;
     (!parent.is_empty()).then(|| parent.to_string())
+}
+
+/// Opens the database `migrate` or `serve` set up, for commands that work on an existing
+/// installation (`contract`, `audit`). `Err` says what to run instead: no SQLite file is
+/// created and no schema applied behind the user's back.
+pub async fn open_existing(url: &str) -> Result<DatabaseConnection, String> {
+    let masked = crate::config::mask_url(url);
+    if url.starts_with("sqlite:")
+        && let Some(path) = sqlite_file(url)
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(format!(
+            "no database at {path}: run `switchyard migrate` (or start `switchyard serve`, which \
+             migrates) with the same --data-dir or --database-url first"
+        ));
+    }
+    let db = connect(url)
+        .await
+        .map_err(|e| format!("database {masked}: {e}"))?;
+    match migrations_applied(&db).await {
+        Ok(true) => Ok(db),
+        Ok(false) | Err(_) => Err(format!(
+            "database {masked} is not set up for this version of Switchyard: run \
+             `switchyard migrate` first"
+        )),
+    }
 }
 
 /// Applies pending migrations.

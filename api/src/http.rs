@@ -13,7 +13,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde_json::json;
@@ -50,6 +50,10 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         .route("/v1/track", post(ingest::routes::track))
         .route("/v1/identify", post(ingest::routes::identify))
         .route("/v1/batch", post(ingest::routes::batch))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::ingestion,
+        ))
         .route_layer(middleware::from_fn(crate::metrics::track))
         .layer(RequestBodyLimitLayer::new(ingest::MAX_BODY_BYTES))
         // Segment SDKs may gzip their batches; the limit above applies to the inflated body.
@@ -95,13 +99,28 @@ fn error_response(status: StatusCode, code: Code, message: &str) -> Response {
         .into_response()
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("Switchyard GraphiQL")
-            .finish(),
-    )
+/// GraphiQL, from the files embedded in the binary (`web/static/graphiql/`): no CDN, so it works
+/// offline, and the CSP keeps the page from reaching any other host.
+async fn graphiql() -> Response {
+    const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                       img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+                       object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    match web::Assets::get("graphiql/index.html") {
+        Some(file) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            file.data.into_owned(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "GraphiQL is not built into this binary",
+        )
+            .into_response(),
+    }
 }
 
 async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
@@ -118,9 +137,9 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
     }
     // The web UI signs in by cookie; such requests must carry the CSRF header (`ui`).
     let subject = match bearer(&headers) {
-        Some(token) => ctx.state.auth.verify(token),
+        Some(token) => ctx.state.auth.verify(token).await,
         None => match crate::ui::cookie_token(&headers) {
-            Some(Ok(token)) => ctx.state.auth.verify(token),
+            Some(Ok(token)) => ctx.state.auth.verify(token).await,
             Some(Err(e)) => {
                 return error_response(StatusCode::FORBIDDEN, Code::Forbidden, &e.to_string());
             }
@@ -142,6 +161,9 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
     // The team: the token's claim, else the `[teams]` configuration.
     if subject.team.is_none() {
         subject.team = ctx.state.config.team_of(&subject.sub);
+    }
+    if let Err(wait) = ctx.state.limits.check_subject(&subject.sub) {
+        return crate::ratelimit::graphql_refusal(wait);
     }
     let batch: BatchRequest = match parse_batch(&body) {
         Ok(b) => b,
@@ -217,6 +239,7 @@ async fn graphql_ws(
                     let mut subject = state
                         .auth
                         .verify(&token)
+                        .await
                         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     if subject.team.is_none() {
                         subject.team = state.config.team_of(&subject.sub);

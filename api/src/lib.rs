@@ -26,6 +26,7 @@ pub mod instances;
 pub mod lineage;
 pub mod metrics;
 pub mod policy;
+pub mod ratelimit;
 pub mod runs;
 pub mod server;
 pub mod state;

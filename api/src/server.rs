@@ -56,6 +56,8 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
         Some(e) => Arc::clone(&e.changes),
         None => worker::changes::Bus::new(&db),
     };
+    let limits =
+        crate::ratelimit::RateLimits::new(&config.rate_limit, crate::ui::development_mode(&config));
     let state = AppState {
         ingest: Arc::new(crate::ingest::store::Committer::start(
             db.clone(),
@@ -72,6 +74,7 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
         changes,
         engine,
         config: Arc::new(config),
+        limits: Arc::new(limits),
     };
     let schema = graphql::build(Some(state.clone()), &state.config.graphql);
     let router = http::router(state.clone(), schema);

@@ -29,4 +29,6 @@ pub struct AppState {
     pub engine: Option<Arc<worker::Engine>>,
     /// Changes to runs and deliveries, for subscriptions.
     pub changes: Arc<worker::changes::Bus>,
+    /// Requests per write key and per subject.
+    pub limits: Arc<crate::ratelimit::RateLimits>,
 }

@@ -71,7 +71,9 @@ pub fn routes(state: AppState) -> Router {
 /// Development mode: no key is configured, so the server signs with the HS256 secret it
 /// generated itself (the same test `Authenticator::from_config` makes).
 pub fn development_mode(config: &Config) -> bool {
-    config.auth.hs256_secret.is_none() && config.auth.public_key_file.is_none()
+    config.auth.hs256_secret.is_none()
+        && config.auth.public_key_file.is_none()
+        && config.auth.jwks_url.is_none()
 }
 
 /// The values of cookie `name` in the request (a browser may send several `Cookie` headers).
@@ -181,12 +183,14 @@ fn demo_users() -> Value {
 /// `GET /ui/session`: the sign-in mode, the demo users (development only) and who is signed in.
 async fn current(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let dev = development_mode(&state.config);
-    let session = cookie(&headers, SESSION_COOKIE)
-        .and_then(|t| state.auth.verify(t).ok())
-        .map(|s| {
-            let team = s.team.clone().or_else(|| state.config.team_of(&s.sub));
-            json!({ "sub": s.sub, "roles": s.roles, "team": team })
-        });
+    let session = match cookie(&headers, SESSION_COOKIE) {
+        Some(token) => state.auth.verify(token).await.ok(),
+        None => None,
+    }
+    .map(|s| {
+        let team = s.team.clone().or_else(|| state.config.team_of(&s.sub));
+        json!({ "sub": s.sub, "roles": s.roles, "team": team })
+    });
     Json(json!({
         "mode": if dev { "development" } else { "token" },
         "demoUsers": if dev { demo_users() } else { json!([]) },
@@ -258,7 +262,7 @@ async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             "is not a JWT (three base64url parts separated by dots)",
         );
     }
-    let subject: Subject = match state.auth.verify(&token) {
+    let subject: Subject = match state.auth.verify(&token).await {
         Ok(s) => s,
         Err(e) => {
             return error(

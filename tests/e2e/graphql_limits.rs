@@ -1,5 +1,6 @@
 //! Guards on the GraphQL endpoint: depth, complexity, directive and batch limits, body size,
 //! content type, malformed bodies and page sizes — each refused with a clear coded error.
+//! (Introspection's own bounds: `introspection.rs`; string lengths: `string_limits.rs`.)
 
 use crate::helpers::*;
 use serde_json::{Value, json};
@@ -50,16 +51,36 @@ async fn a_query_within_the_depth_limit_runs() {
     assert!(body["data"]["__schema"]["types"].is_array(), "{body}");
 }
 
+/// A selection 13 fields deep on the data graph: real fields first, then made-up ones (the
+/// schema has no cycle today; the limit guards the day it does). Refused before validation.
+fn data_query(levels: usize) -> String {
+    let mut inner = "key".to_string();
+    for i in 0..levels.saturating_sub(4) {
+        inner = format!("f{i} {{ {inner} }}");
+    }
+    format!("{{ templates {{ edges {{ node {{ {inner} }} }} }} }}")
+}
+
 #[tokio::test]
 async fn a_query_nested_deeper_than_12_is_refused() {
     let app = spawn_app().await;
-    let body = app.gql(&viewer(&app), &nested_query(12), json!({})).await;
+    let body = app.gql(&viewer(&app), &data_query(13), json!({})).await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
     assert!(
-        error_message(&body).to_lowercase().contains("nested"),
-        "the message says the query is nested too deep: {body}"
+        error_message(&body)
+            .to_lowercase()
+            .contains("nested too deep"),
+        "the message says the query is nested too deep, not that fields are unknown: {body}"
     );
     assert!(body["data"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn introspection_nested_12_deep_is_not_counted_as_data_depth() {
+    let app = spawn_app().await;
+    let body = app.gql(&viewer(&app), &nested_query(12), json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(body["data"]["__schema"]["types"].is_array(), "{body}");
 }
 
 #[tokio::test]
@@ -253,26 +274,4 @@ async fn a_query_that_does_not_parse_gets_bad_user_input() {
     let app = spawn_app().await;
     let body = app.gql(&viewer(&app), "{ me { sub ", json!({})).await;
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
-}
-
-#[tokio::test]
-async fn get_graphql_serves_graphiql() {
-    let app = spawn_app().await;
-    let resp = app
-        .client
-        .get(app.url("/graphql"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status().as_u16(), 200);
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(content_type.starts_with("text/html"), "{content_type}");
-    let page = resp.text().await.expect("body");
-    assert!(page.to_lowercase().contains("graphiql"), "GraphiQL page");
-    assert!(page.contains("/graphql"), "points at the endpoint");
 }

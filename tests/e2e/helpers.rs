@@ -70,6 +70,8 @@ pub struct Setup {
     pub execution: Option<api::config::ExecutionConfig>,
     /// A TOML configuration file, read as `--config` is.
     pub config_file: Option<PathBuf>,
+    /// Rate limits instead of the defaults.
+    pub rate_limit: Option<api::ratelimit::RateLimitConfig>,
 }
 
 /// Execution settings for tests: loopback destinations allowed, a compressed retry schedule
@@ -103,6 +105,9 @@ pub async fn spawn_with(setup: Setup) -> TestApp {
     let mut config = Config::load(&args, None).expect("config");
     if let Some(auth) = setup.auth {
         config.auth = auth;
+    }
+    if let Some(limits) = setup.rate_limit {
+        config.rate_limit = limits;
     }
     config.execution = setup.execution.unwrap_or_else(test_execution);
     // The same assembly and the same run loop as `switchyard serve`.

@@ -5,6 +5,7 @@
 //! UI in headless Chromium.
 
 mod browser;
+mod graphiql;
 mod webdriver;
 
 use crate::helpers::*;

@@ -31,6 +31,10 @@ pub fn target(kind: Kind, key: &str, version: &str) -> String {
     format!("{}:{key}@{version}", kind.as_str())
 }
 
+/// Longest search text, in characters: SQLite refuses LIKE patterns over 50,000 bytes, and no
+/// catalog text worth finding is longer.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
 /// Filters for listing the catalog.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -60,6 +64,12 @@ pub async fn list(
         .map(str::trim)
         .filter(|t| !t.is_empty())
     {
+        if text.chars().count() > MAX_SEARCH_CHARS {
+            return Err(ApiError::bad_input(
+                "search",
+                format!("must be at most {MAX_SEARCH_CHARS} characters"),
+            ));
+        }
         let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
         let like = |col: catalog_item::Column| {
             Expr::expr(Func::lower(Expr::col((catalog_item::Entity, col))))

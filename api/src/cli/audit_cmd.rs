@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use super::AuditCommand;
 
 pub(super) async fn run_audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let db = crate::db::connect(&config.database_url).await?;
+    let db = crate::db::open_existing(&config.database_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
     match command {
         AuditCommand::Verify {
             checkpoint,

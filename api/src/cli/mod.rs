@@ -61,8 +61,9 @@ pub enum Command {
         /// Subject (user name) of the token.
         #[arg(long)]
         sub: String,
-        /// Role to grant; repeat for several (platform_admin, platform_engineer, data_engineer,
-        /// marketer, sales_ops, compliance, approver, operator, viewer).
+        /// Role to grant; repeat for several: platform_admin, platform_engineer, data_engineer,
+        /// marketer, sales_ops, approver, operator, compliance, viewer (the roles of
+        /// `policies/policy.csv`).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Team of the subject (the token's `team` claim), e.g. `marketing`.
@@ -105,7 +106,9 @@ pub enum PolicyCommand {
         /// `role:NAME`, `user:NAME`, or a user name combined with --role.
         #[arg(long)]
         sub: String,
-        /// Roles of the user (repeatable), as a token's `roles` claim would carry them.
+        /// Roles of the user (repeatable), as a token would carry them: platform_admin,
+        /// platform_engineer, data_engineer, marketer, sales_ops, approver, operator,
+        /// compliance, viewer.
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Object, e.g. `catalog:template:lead-capture`.
@@ -264,12 +267,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn run_contract(config: &Config, command: ContractCommand) -> ExitCode {
     use crate::contracts::cli as c;
+    let mut json_errors = false;
     let result = match command {
         ContractCommand::Check {
             file,
             against,
             format,
         } => {
+            json_errors = format == c::Format::Json;
             let checked = match c::read_doc(&file) {
                 Ok((doc, _)) => match against {
                     Some(url) => c::check_remote(&url, &doc).await,
@@ -287,6 +292,14 @@ async fn run_contract(config: &Config, command: ContractCommand) -> ExitCode {
             }),
     };
     result.unwrap_or_else(|c::BadInput(msg)| {
+        if json_errors {
+            // CI reads stdout: a JSON object there too, never a half-empty document.
+            let error = serde_json::json!({
+                "error": { "code": crate::error::Code::BadUserInput.as_str(), "message": msg },
+                "exitCode": 2,
+            });
+            println!("{error:#}");
+        }
         eprintln!("error: {msg}");
         ExitCode::from(2)
     })

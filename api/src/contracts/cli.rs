@@ -22,6 +22,18 @@ pub enum Format {
 /// A failure that maps to exit code 2.
 pub struct BadInput(pub String);
 
+impl From<crate::error::ApiError> for BadInput {
+    /// The operator runs the command: an internal error shows its detail here.
+    fn from(e: crate::error::ApiError) -> Self {
+        match e {
+            crate::error::ApiError::Internal(detail) => {
+                BadInput(format!("internal error: {detail}"))
+            }
+            other => BadInput(other.to_string()),
+        }
+    }
+}
+
 /// Reads a contract document: the catalog's full format (`kind: contract`, `key`, …,
 /// `definition.schema`) or a short one (`name`, `version`, `schema`, optional `compatibility`).
 pub fn read_doc(path: &Path) -> Result<(CatalogDoc, bool), BadInput> {
@@ -67,12 +79,12 @@ pub fn read_doc(path: &Path) -> Result<(CatalogDoc, bool), BadInput> {
 
 /// Checks against the database named by `config`.
 pub async fn check_db(config: &Config, doc: &CatalogDoc) -> Result<Report, BadInput> {
-    let db = crate::db::connect(&config.database_url)
+    let db = crate::db::open_existing(&config.database_url)
         .await
-        .map_err(|e| BadInput(format!("database: {e}")))?;
+        .map_err(BadInput)?;
     if catalog::find(&db, Kind::Contract, &doc.key)
         .await
-        .map_err(|e| BadInput(e.to_string()))?
+        .map_err(BadInput::from)?
         .is_none()
     {
         return Err(BadInput(format!(
@@ -80,9 +92,7 @@ pub async fn check_db(config: &Config, doc: &CatalogDoc) -> Result<Report, BadIn
             doc.key
         )));
     }
-    registry::check(&db, doc)
-        .await
-        .map_err(|e| BadInput(e.to_string()))
+    registry::check(&db, doc).await.map_err(BadInput::from)
 }
 
 /// Checks through a running server's GraphQL API.
@@ -196,17 +206,17 @@ fn print_text(r: &Report) {
 
 /// `contract show NAME [--version V]`: the stored version as a catalog document (YAML).
 pub async fn show(config: &Config, name: &str, version: Option<&str>) -> Result<String, BadInput> {
-    let db = crate::db::connect(&config.database_url)
+    let db = crate::db::open_existing(&config.database_url)
         .await
-        .map_err(|e| BadInput(format!("database: {e}")))?;
+        .map_err(BadInput)?;
     let item = catalog::find(&db, Kind::Contract, name)
         .await
-        .map_err(|e| BadInput(e.to_string()))?
+        .map_err(BadInput::from)?
         .ok_or_else(|| BadInput(format!("NAME: no contract named `{name}`")))?;
     let wanted = version.unwrap_or(&item.latest_version);
     let row = catalog::versions(&db, item.id)
         .await
-        .map_err(|e| BadInput(e.to_string()))?
+        .map_err(BadInput::from)?
         .into_iter()
         .find(|v| v.version == wanted)
         .ok_or_else(|| BadInput(format!("--version: `{name}` has no version {wanted}")))?;

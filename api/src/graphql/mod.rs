@@ -1,5 +1,6 @@
 //! The GraphQL schema: one module per domain noun, merged here, with the limits async-graphql
-//! leaves off by default (depth, complexity, directives) set explicitly.
+//! leaves off by default (complexity, directives) set explicitly, and [`guard`] for the ones it
+//! cannot express (depth without introspection, string argument lengths).
 //!
 //! Resolvers get the shared [`AppState`] and the request's [`Actor`] from the context; they call
 //! the domain services (`catalog`, `audit`) and never touch policy or tables on their own.
@@ -11,6 +12,7 @@ mod catalog_types;
 mod connections;
 mod contracts;
 mod deprecations;
+pub mod guard;
 mod health;
 mod instances;
 mod lineage;
@@ -65,7 +67,7 @@ pub fn build(state: Option<AppState>, limits: &GraphqlLimits) -> SwitchyardSchem
         MutationRoot::default(),
         live::LiveSubscription,
     )
-    .limit_depth(limits.max_depth)
+    .extension(guard::Guard::new(limits))
     .limit_complexity(limits.max_complexity)
     .limit_directives(limits.max_directives)
     .limit_recursive_depth(32)

@@ -71,13 +71,23 @@ pub async fn start_driver() -> Result<(Driver, PathBuf), String> {
 }
 
 pub async fn browser(driver: &Driver, chromium: &PathBuf) -> Client {
+    browser_with(driver, chromium, &[]).await
+}
+
+/// A browser session with extra Chromium switches (e.g. `--host-resolver-rules`).
+pub async fn browser_with(driver: &Driver, chromium: &PathBuf, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1440,900",
+        "--lang=en-GB",
+    ];
+    args.extend_from_slice(extra);
     let caps = json!({
         "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1440,900", "--lang=en-GB"],
-        },
+        "goog:chromeOptions": { "binary": chromium, "args": args },
     });
     let Value::Object(caps) = caps else {
         unreachable!("capabilities are an object")

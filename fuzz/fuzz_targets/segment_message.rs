@@ -1,0 +1,34 @@
+//! Segment messages: `segment::map` (one message, with the endpoint's type) and
+//! `segment::map_all` (a batch) on arbitrary JSON must map or reject, never panic. The first
+//! byte picks the endpoint.
+#![no_main]
+
+use api::ingest::segment::{self, SegmentConfig};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+const KINDS: [Option<&str>; 4] = [None, Some("track"), Some("identify"), Some("batch")];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((flag, body)) = data.split_first() else {
+        return;
+    };
+    let Ok(message) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    let config = SegmentConfig::default();
+    let kind = KINDS[usize::from(*flag) % KINDS.len()];
+    match message.get("batch").and_then(Value::as_array) {
+        Some(batch) => {
+            let (events, _, rejected) = segment::map_all(&config, batch.clone(), None);
+            assert_eq!(
+                events.len() + rejected.len(),
+                batch.len(),
+                "every message accounted for"
+            );
+        }
+        None => {
+            let _ = segment::map(&config, message, kind);
+        }
+    }
+});
