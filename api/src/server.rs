@@ -68,6 +68,7 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
         auth: Arc::new(auth),
         metrics: crate::metrics::handle(),
         validators: Arc::default(),
+        write_keys: Arc::default(),
         secrets,
         segment: Arc::new(config.segment.clone()),
         net: Arc::new(net),

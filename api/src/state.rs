@@ -29,6 +29,8 @@ pub struct AppState {
     pub engine: Option<Arc<worker::Engine>>,
     /// Changes to runs and deliveries, for subscriptions.
     pub changes: Arc<worker::changes::Bus>,
+    /// Write keys recently found active.
+    pub write_keys: Arc<crate::ingest::write_keys::KeyCache>,
     /// Requests per write key and per subject.
     pub limits: Arc<crate::ratelimit::RateLimits>,
 }

@@ -348,7 +348,7 @@ pub async fn sum<C: ConnectionTrait>(
     cols.extend(lat_columns());
     let sums: Vec<String> = cols
         .iter()
-        .map(|c| format!("COALESCE(SUM({c}), 0) AS {c}"))
+        .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"))
         .collect();
     let sql = format!(
         "SELECT {} FROM health_buckets WHERE grain = {} AND bucket >= {} AND bucket < {} AND instance_id IN ({})",
@@ -365,10 +365,10 @@ pub async fn sum<C: ConnectionTrait>(
         .await?
     {
         for (i, c) in COUNTERS.iter().enumerate() {
-            out.c[i] = row.try_get::<i64>("", c).unwrap_or(0);
+            out.c[i] = row.try_get::<i64>("", c)?;
         }
         for (i, c) in lat_columns().iter().enumerate() {
-            out.lat[i] = row.try_get::<i64>("", c).unwrap_or(0);
+            out.lat[i] = row.try_get::<i64>("", c)?;
         }
     }
     Ok(out)

@@ -21,6 +21,21 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
+/// Bumped after every catalog write in this process, so caches of what the catalog resolves
+/// to (the contract version events are checked against) drop their entries at once here, and
+/// within their short lifetime in other processes.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The catalog's write generation in this process (see [`changed`]).
+pub fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Marks the catalog as changed: call after a committed catalog write.
+pub fn changed() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+}
+
 /// Policy object name of an item: `catalog:template:lead-capture`.
 pub fn object(kind: Kind, key: &str) -> String {
     format!("catalog:{}:{key}", kind.as_str())
@@ -217,6 +232,7 @@ pub async fn publish(
     }
     let version = write_version(&tx, actor, &doc).await?;
     tx.commit().await?;
+    changed();
     Ok(version)
 }
 
@@ -390,5 +406,6 @@ pub async fn set_lifecycle(
     )
     .await?;
     tx.commit().await?;
+    changed();
     Ok(updated)
 }

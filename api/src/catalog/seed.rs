@@ -132,6 +132,7 @@ pub async fn apply(
             .push(super::target(doc.kind, &doc.key, &doc.version));
     }
     tx.commit().await?;
+    crate::catalog::changed();
     Ok(report)
 }
 

@@ -292,5 +292,6 @@ pub async fn publish(
     )
     .await?;
     tx.commit().await?;
+    crate::catalog::changed();
     Ok((saved, hit))
 }

@@ -101,7 +101,7 @@ pub async fn for_instances(
     let all: Vec<i64> = instances.iter().map(|i| i.id).collect();
     h.counts = worker::health::sum(db, &all, grain, since, now + 1).await?;
     let sql = format!(
-        "SELECT field, reason, SUM(count) AS n FROM health_fields WHERE bucket >= {} AND instance_id IN ({}) \
+        "SELECT field, reason, CAST(SUM(count) AS BIGINT) AS n FROM health_fields WHERE bucket >= {} AND instance_id IN ({}) \
          GROUP BY field, reason ORDER BY n DESC LIMIT 50",
         marks(backend, 1, 1),
         marks(backend, 2, ids.len())
@@ -116,7 +116,7 @@ pub async fn for_instances(
         h.gaps.push(FieldGap {
             field: row.try_get("", "field")?,
             reason: row.try_get("", "reason")?,
-            count: row.try_get::<i64>("", "n").unwrap_or(0),
+            count: row.try_get::<i64>("", "n")?,
         });
     }
     let sql = format!(
@@ -127,7 +127,7 @@ pub async fn for_instances(
         .query_one_raw(Statement::from_sql_and_values(backend, sql, ids.clone()))
         .await?
     {
-        h.dead_letters_open = row.try_get::<i64>("", "n").unwrap_or(0);
+        h.dead_letters_open = row.try_get::<i64>("", "n")?;
     }
     let sql = format!(
         "SELECT MAX(last_event_at) AS e, MAX(last_success_at) AS s, MAX(last_failure_at) AS f, \

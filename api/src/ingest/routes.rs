@@ -47,7 +47,10 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
             "Content-Type: must be application/json or application/x-ndjson",
         );
     }
-    let key = match write_keys::authenticate(&state.db, write_keys::presented(&headers)).await {
+    let key = match state
+        .write_keys
+        .authenticate(&state.db, write_keys::presented(&headers))
+        .await {
         Ok(k) => k,
         Err(e) => return api_error(&e),
     };
@@ -88,7 +91,10 @@ async fn segment_request(
             "Content-Type: must be application/json",
         );
     }
-    let key = match write_keys::authenticate(&state.db, write_keys::presented(&headers)).await {
+    let key = match state
+        .write_keys
+        .authenticate(&state.db, write_keys::presented(&headers))
+        .await {
         Ok(k) => k,
         Err(e) => return api_error(&e),
     };

@@ -1,5 +1,7 @@
 //! Checking payloads against their contract version. Compiled validators are cached per
 //! contract version id: published versions never change, so a cached validator never goes stale.
+//! Which version a request's `(type, version)` resolves to is cached for [`RESOLVE_TTL`]: a
+//! catalog write in this process drops it at once, one in another process is seen within it.
 
 use super::Violation;
 use crate::catalog::{
@@ -12,6 +14,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// A contract version ready to validate payloads.
 pub struct Compiled {
@@ -39,9 +42,18 @@ impl Compiled {
     }
 }
 
+/// How long a resolved `(type, version)` is reused before the catalog is read again.
+pub const RESOLVE_TTL: Duration = Duration::from_secs(1);
+
+/// Most resolutions kept; beyond it the cache starts over (types are few, versions fewer).
+const MAX_RESOLVED: usize = 4_096;
+
+type Resolved = HashMap<(String, Option<String>), (Instant, u64, Arc<Compiled>)>;
+
 #[derive(Default)]
 pub struct ValidatorCache {
     by_version: RwLock<HashMap<i64, Arc<Compiled>>>,
+    resolved: RwLock<Resolved>,
 }
 
 impl ValidatorCache {
@@ -61,6 +73,30 @@ impl ValidatorCache {
     /// The version of contract `name` events should be checked against: `version`, or the
     /// current published one. `NOT_FOUND` when there is none.
     pub async fn resolve(
+        &self,
+        db: &DatabaseConnection,
+        name: &str,
+        version: Option<&str>,
+    ) -> ApiResult<Arc<Compiled>> {
+        let key = (name.to_string(), version.map(str::to_string));
+        let generation = catalog::generation();
+        if let Some((at, seen, c)) = self.resolved.read().ok().and_then(|m| m.get(&key).cloned())
+            && seen == generation
+            && at.elapsed() < RESOLVE_TTL
+        {
+            return Ok(c);
+        }
+        let compiled = self.resolve_uncached(db, name, version).await?;
+        if let Ok(mut m) = self.resolved.write() {
+            if m.len() >= MAX_RESOLVED {
+                m.clear();
+            }
+            m.insert(key, (Instant::now(), generation, Arc::clone(&compiled)));
+        }
+        Ok(compiled)
+    }
+
+    async fn resolve_uncached(
         &self,
         db: &DatabaseConnection,
         name: &str,

@@ -10,6 +10,9 @@ use base64::Engine as _;
 use entity::write_key;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 pub const OBJECT: &str = "ingest:write-keys";
 
@@ -114,22 +117,59 @@ pub fn presented(headers: &axum::http::HeaderMap) -> Option<String> {
     None
 }
 
-/// The active key matching the presented one, or `UNAUTHENTICATED`.
-pub async fn authenticate(
-    db: &DatabaseConnection,
-    key: Option<String>,
-) -> ApiResult<write_key::Model> {
-    let key = key.ok_or_else(|| {
-        ApiError::Unauthenticated(
-            "Authorization: send the write key as HTTP basic user or bearer token".into(),
-        )
-    })?;
-    write_key::Entity::find()
-        .filter(write_key::Column::KeyHash.eq(hash(&key)))
-        .filter(write_key::Column::RevokedAt.is_null())
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::Unauthenticated("write key is unknown or revoked".into()))
+/// How long a key found active is trusted without reading it again: a key revoked in the
+/// database stops working within this time.
+pub const KEY_TTL: Duration = Duration::from_secs(1);
+
+/// Most keys remembered; beyond it the cache starts over.
+const MAX_KEYS: usize = 10_000;
+
+/// Active keys recently found, by hash. Unknown keys are never remembered, so guessing keys
+/// cannot fill it.
+#[derive(Default)]
+pub struct KeyCache {
+    found: RwLock<HashMap<String, (Instant, write_key::Model)>>,
+}
+
+impl KeyCache {
+    /// The active key matching the presented one, or `UNAUTHENTICATED`.
+    pub async fn authenticate(
+        &self,
+        db: &DatabaseConnection,
+        key: Option<String>,
+    ) -> ApiResult<write_key::Model> {
+        let key = key.ok_or_else(|| {
+            ApiError::Unauthenticated(
+                "Authorization: send the write key as HTTP basic user or bearer token".into(),
+            )
+        })?;
+        let hashed = hash(&key);
+        if let Some((at, row)) = self.found.read().ok().and_then(|m| m.get(&hashed).cloned())
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok(row);
+        }
+        let row = write_key::Entity::find()
+            .filter(write_key::Column::KeyHash.eq(hashed.as_str()))
+            .filter(write_key::Column::RevokedAt.is_null())
+            .one(db)
+            .await?;
+        let Some(row) = row else {
+            if let Ok(mut m) = self.found.write() {
+                m.remove(&hashed);
+            }
+            return Err(ApiError::Unauthenticated(
+                "write key is unknown or revoked".into(),
+            ));
+        };
+        if let Ok(mut m) = self.found.write() {
+            if m.len() >= MAX_KEYS {
+                m.clear();
+            }
+            m.insert(hashed, (Instant::now(), row.clone()));
+        }
+        Ok(row)
+    }
 }
 
 /// The event types a key may send.

@@ -41,7 +41,10 @@ async fn scalar<C: ConnectionTrait>(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    Ok(row.and_then(|r| r.try_get::<Option<i64>>("", "n").ok().flatten()))
+    match row {
+        Some(r) => r.try_get::<Option<i64>>("", "n"),
+        None => Ok(None),
+    }
 }
 
 /// The facts of `inst` at `now`.
@@ -120,7 +123,7 @@ pub async fn gather(
     if let Some(c) = &f.contract {
         f.drift_total = scalar(
             db,
-            "SELECT COALESCE(SUM(count), 0) AS n FROM contract_drift WHERE contract = ?",
+            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS n FROM contract_drift WHERE contract = ?",
             vec![c.clone().into()],
         )
         .await?
