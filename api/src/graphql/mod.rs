@@ -18,6 +18,7 @@ mod instances;
 mod lineage;
 mod live;
 mod me;
+mod policy_versions;
 mod runs;
 mod ui_explain;
 mod write_keys;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
     contracts::ContractsQuery,
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
+    policy_versions::PolicyVersionQuery,
 );
 
 #[derive(MergedObject, Default)]

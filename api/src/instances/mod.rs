@@ -278,10 +278,18 @@ pub async fn transition(
             )));
         }
     };
+    // A workflow starts running again only under flows the policy in force allows.
+    let flows = match next {
+        "active" => Some(crate::governance::apply::runnable(db, policy, &row).await?),
+        _ => None,
+    };
     let tx = crate::db::begin_write(db).await?;
     let before = row.status.clone();
     let mut active: instance::ActiveModel = row.into();
     active.status = Set(next.to_string());
+    if let Some(f) = flows {
+        active.flows = Set(f.to_json());
+    }
     if action == Action::Approve {
         active.approved_by = Set(Some(actor.sub.clone()));
     }

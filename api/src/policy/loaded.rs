@@ -1,10 +1,10 @@
-//! One loaded policy: the casbin enforcer built from the files, its decision cache, the
-//! fingerprint that tells a changed file from an unchanged one, and `objMatch`, the anchored
-//! object matcher the model uses. Loading validates everything first, so a broken edit never
-//! replaces a working policy.
+//! One loaded policy: the casbin enforcer built from the files (or from the texts of a version
+//! stored in the database), its decision cache, the fingerprint that tells a changed file from an
+//! unchanged one, and `objMatch`, the anchored object matcher the model uses. Loading validates
+//! everything first, so a broken edit never replaces a working policy.
 
 use super::{MODEL_FILE, POLICY_FILE, Relation, parse_policy};
-use casbin::{CoreApi, DefaultModel, Enforcer, FileAdapter, function_map::OperatorFunction};
+use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter, function_map::OperatorFunction};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -22,6 +22,9 @@ pub(super) struct Loaded {
     pub(super) fingerprint: [u8; 32],
     /// Policy lines with their line numbers, to name the deciding rule.
     pub(super) lines: Vec<(usize, Vec<String>)>,
+    /// The texts it was built from, as read.
+    pub(super) model_text: String,
+    pub(super) policy_text: String,
 }
 
 impl Loaded {
@@ -69,27 +72,44 @@ impl Loaded {
     }
 }
 
-pub(super) fn fingerprint(dir: &Path) -> anyhow::Result<[u8; 32]> {
+/// The content hash of a policy: its model and rules, each prefixed with its length.
+pub(super) fn fingerprint_of(model: &[u8], policy: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    for name in [MODEL_FILE, POLICY_FILE] {
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    for bytes in [model, policy] {
         h.update((bytes.len() as u64).to_le_bytes());
-        h.update(&bytes);
+        h.update(bytes);
     }
-    Ok(h.finalize().into())
+    h.finalize().into()
+}
+
+fn read_file(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))
+}
+
+pub(super) fn fingerprint(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let model = read_file(dir, MODEL_FILE)?;
+    let policy = read_file(dir, POLICY_FILE)?;
+    Ok(fingerprint_of(model.as_bytes(), policy.as_bytes()))
 }
 
 pub(super) async fn load(dir: &Path) -> anyhow::Result<Loaded> {
-    let fingerprint = fingerprint(dir)?;
-    let policy_path = dir.join(POLICY_FILE);
-    let text = std::fs::read_to_string(&policy_path)?;
-    let lines = parse_policy(&text)?;
-    let model = DefaultModel::from_file(dir.join(MODEL_FILE))
+    let model = read_file(dir, MODEL_FILE)?;
+    let policy = read_file(dir, POLICY_FILE)?;
+    load_texts(model, policy).await
+}
+
+/// Builds a policy from the texts of `model.conf` and `policy.csv`, validating both.
+pub(super) async fn load_texts(model_text: String, policy_text: String) -> anyhow::Result<Loaded> {
+    let fingerprint = fingerprint_of(model_text.as_bytes(), policy_text.as_bytes());
+    let lines = parse_policy(&policy_text)?;
+    let model = DefaultModel::from_str(&model_text)
         .await
         .map_err(|e| anyhow::anyhow!("{MODEL_FILE}: {e}"))?;
-    let mut enforcer = Enforcer::new(model, FileAdapter::new(policy_path))
+    // The validated rules, one per line, are what casbin reads.
+    let rules: Vec<String> = lines.iter().map(|(_, f)| f.join(", ")).collect();
+    let mut enforcer = Enforcer::new(model, StringAdapter::new(rules.join("\n")))
         .await
         .map_err(|e| anyhow::anyhow!("{POLICY_FILE}: {e}"))?;
     enforcer.add_function("objMatch", OperatorFunction::Arg2(obj_match_dynamic));
@@ -102,6 +122,8 @@ pub(super) async fn load(dir: &Path) -> anyhow::Result<Loaded> {
         cache: DecisionCache::default(),
         fingerprint,
         lines,
+        model_text,
+        policy_text,
     })
 }
 
