@@ -261,9 +261,12 @@ impl Policy {
                 }
                 // Denied with a matching rule: an explicit deny, which overrides everything.
                 Ok((false, rules)) if !rules.is_empty() => {
+                    let rule = loaded
+                        .deny_rule(sub, obj, act, rel)
+                        .unwrap_or_else(|| loaded.describe(rules.first()));
                     return Decision {
                         allowed: false,
-                        rule: Some(loaded.describe(rules.first())),
+                        rule: Some(rule),
                     };
                 }
                 Ok((false, _)) => {}

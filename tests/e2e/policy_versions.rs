@@ -230,3 +230,47 @@ async fn policy_diff_lists_instantiate_rights_gained_and_lost_with_their_rules()
         "{bad:?}"
     );
 }
+
+#[tokio::test]
+async fn another_api_process_on_the_same_database_adopts_the_version_in_force() {
+    let (dir_a, dir_b) = (copy_policies(), copy_policies());
+    let a = watched_app(dir_a.path()).await;
+    let b = spawn_with(Setup {
+        database_url: Some(a.config.database_url.clone()),
+        policy_dir: Some(dir_b.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let viewer_may_publish = |app: &TestApp| {
+        let token = app.token("vic", &["viewer"]);
+        let client = app.client.clone();
+        let url = app.url("/graphql");
+        async move {
+            let body: Value = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": "{ me { can(object: \"catalog:template:alerting\", action: \"publish\") } }" }))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            body["data"]["me"]["can"] == true
+        }
+    };
+    assert!(!viewer_may_publish(&b).await);
+    let original = read(dir_a.path(), "policy.csv");
+    replace(dir_a.path(), "policy.csv", &format!("{original}{GRANT}\n"));
+    let adopted = eventually(Duration::from_secs(5), || viewer_may_publish(&b)).await;
+    assert!(
+        adopted,
+        "process B enforces the version process A activated within seconds"
+    );
+    assert_eq!(b.state.policy.version(), a.state.policy.version());
+    assert_eq!(
+        versions(&b).await.len(),
+        2,
+        "one activation, not one per process"
+    );
+}

@@ -57,6 +57,34 @@ impl Loaded {
         result.map(|(ok, rule)| (ok, if rule.is_empty() { vec![] } else { vec![rule] }))
     }
 
+    /// The deny rule a denied request matched, to name why it was denied: casbin's explanation
+    /// names the first rule that matched, which can be an allow that the deny overrode. Reads the
+    /// rules the way the shipped matcher does (only to name one; deciding is casbin's).
+    pub(super) fn deny_rule(
+        &self,
+        sub: &str,
+        obj: &str,
+        act: &str,
+        rel: Relation,
+    ) -> Option<String> {
+        let roles = self.enforcer.get_role_manager();
+        let roles = roles.read();
+        self.lines
+            .iter()
+            .find(|(_, f)| {
+                f.len() == 6
+                    && f[0] == "p"
+                    && f[5] == "deny"
+                    && (f[1] == sub || roles.has_link(sub, &f[1], None))
+                    && obj_match(obj, &f[2])
+                    && (f[3] == act || f[3] == "*")
+                    && (f[4] == "any"
+                        || f[4] == rel.as_str()
+                        || (f[4] == "team" && rel == Relation::Own))
+            })
+            .map(|(line, f)| format!("{POLICY_FILE}:{line}: {}", f.join(", ")))
+    }
+
     pub(super) fn describe(&self, rule: Option<&Vec<String>>) -> String {
         let Some(rule) = rule else {
             return "(unnamed rule)".into();
