@@ -253,6 +253,10 @@ fn table(o: &Owned, role: &str) -> HashMap<&'static str, Entry> {
             query: "mutation($id: Int!) { acknowledgeAlert(id: $id) { id } }", variables: json!({ "id": o.alert }) }),
         ("snoozeAlert", Entry { checks: workflow("alert"),
             query: "mutation($id: Int!) { snoozeAlert(id: $id, minutes: 30) { id } }", variables: json!({ "id": o.alert }) }),
+        ("setRetention", entry(&[("retention:settings", "set", "none")],
+            "mutation { setRetention(dataClass: EVENTS, days: 400) { days } }", json!({}))),
+        ("eraseContact", entry(&[("contact:data", "erase", "none")],
+            "mutation { eraseContact(email: \"nobody-walks@example.com\") { subject } }", json!({}))),
     ])
 }
 

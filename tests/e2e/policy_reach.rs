@@ -20,7 +20,7 @@ const FORBID: &str = "p, flows, flow:hashed:ads, send, any, deny";
 const INSTANTIATE: &str = "mutation($t: String!, $n: String!, $c: [SlotBinding!]!) {
     instantiateTemplate(template: $t, name: $n, params: {}, connections: $c) { id status } }";
 
-async fn publish(app: &TestApp, key: &str, slot: (&str, &str, bool), steps: Value) {
+pub(crate) async fn publish(app: &TestApp, key: &str, slot: (&str, &str, bool), steps: Value) {
     let (name, category, narrow) = slot;
     let input = json!({
         "key": key, "name": key, "category": "audience", "owner": "platform-integrations",
@@ -46,7 +46,13 @@ async fn publish(app: &TestApp, key: &str, slot: (&str, &str, bool), steps: Valu
 }
 
 /// An instance of `template` bound at `slot` to a `connector` connection posting to `url`.
-async fn instance(app: &TestApp, template: &str, slot: &str, connector: &str, url: &str) -> i64 {
+pub(crate) async fn instance(
+    app: &TestApp,
+    template: &str,
+    slot: &str,
+    connector: &str,
+    url: &str,
+) -> i64 {
     let token = app.token(PAT.0, &[PAT.1]);
     let conn = app
         .gql(
@@ -128,7 +134,7 @@ async fn status_of(app: &TestApp, id: i64) -> String {
 }
 
 /// Every delivery of `instance`, oldest run first.
-async fn deliveries_of(app: &TestApp, instance: i64) -> Vec<Value> {
+pub(crate) async fn deliveries_of(app: &TestApp, instance: i64) -> Vec<Value> {
     let carol = app.token("carol", &["compliance"]);
     let runs = app
         .gql(

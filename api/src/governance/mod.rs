@@ -10,8 +10,11 @@
 //! (`impact`). Never edits the policy files; never decides outside `policy`.
 
 pub mod apply;
+pub mod approvals;
+pub mod erasure;
 pub mod evaluate;
 pub mod impact;
+pub mod retention;
 pub mod versions;
 
 use crate::audit::{self, Actor, Change};
@@ -224,13 +227,14 @@ pub async fn sync(db: &DatabaseConnection, policy: &Policy) -> anyhow::Result<bo
 }
 
 /// The governance loop of an API process: every second, reload the policy files if they
-/// changed (activating them), adopt a version another process activated, and re-decide the
-/// flows of workflows still decided under an older version.
+/// changed (activating them), adopt a version another process activated, re-decide the flows
+/// of workflows still decided under an older version, and purge what retention says is due.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_error: Option<String> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let source = state.policy.dir().display().to_string();
+        let node = format!("api-{}", uuid::Uuid::now_v7().simple());
         loop {
             tick.tick().await;
             match state.policy.reload_if_changed().await {
@@ -250,6 +254,26 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = sweep(&state.db, &state.policy).await {
                 tracing::warn!(error = %e, "could not re-evaluate workflows under the policy in force");
+            }
+            let retention = &state.config.retention;
+            match retention::due(&state.db, &node, retention.purge_interval_seconds).await {
+                Ok(true) => match retention::purge(&state.db, retention).await {
+                    Ok(p) => tracing::info!(
+                        events = p.events,
+                        runs = p.runs,
+                        deliveries = p.deliveries,
+                        contacts = p.contacts,
+                        dead_letters = p.dead_letters,
+                        "retention purge"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention purge failed; it runs again at the next interval")
+                    }
+                },
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check whether the retention purge is due")
+                }
             }
         }
     })

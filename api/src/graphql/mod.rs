@@ -12,6 +12,7 @@ mod catalog_types;
 mod connections;
 mod contracts;
 mod deprecations;
+mod erasure;
 pub mod guard;
 mod health;
 mod instances;
@@ -19,6 +20,7 @@ mod lineage;
 mod live;
 mod me;
 mod policy_versions;
+mod retention;
 mod runs;
 mod ui_explain;
 mod write_keys;
@@ -46,6 +48,7 @@ pub struct QueryRoot(
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
     policy_versions::PolicyVersionQuery,
+    retention::RetentionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -58,6 +61,8 @@ pub struct MutationRoot(
     alerts::AlertMutation,
     deprecations::DeprecationMutation,
     write_keys::WriteKeyMutation,
+    retention::RetentionMutation,
+    erasure::ErasureMutation,
 );
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscription>;
