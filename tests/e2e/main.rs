@@ -3,6 +3,7 @@
 //! command line.
 
 mod alerts;
+mod approvals;
 mod audit;
 mod auth;
 mod auth_keys;

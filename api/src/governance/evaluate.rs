@@ -69,7 +69,8 @@ pub struct Reads {
 }
 
 impl Reads {
-    async fn template(
+    /// A template version's definition and the PII classes of the fields it reads.
+    pub async fn template(
         &mut self,
         db: &DatabaseConnection,
         key: &str,

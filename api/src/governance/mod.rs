@@ -14,6 +14,7 @@ pub mod approvals;
 pub mod erasure;
 pub mod evaluate;
 pub mod impact;
+pub mod rebind;
 pub mod retention;
 pub mod versions;
 
@@ -21,7 +22,7 @@ use crate::audit::{self, Actor, Change};
 use crate::error::ApiResult;
 use crate::policy::{Policy, Refused};
 use crate::state::AppState;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ pub async fn activate(
 ) -> ApiResult<()> {
     let diff = impact::impact(Some(db), before, proposed).await?;
     let evals = reevaluate(db, proposed, &evaluate::live(db).await?).await;
+    let required = requirements(db, before, proposed, &evals).await;
     let tx = crate::db::begin_write(db).await?;
     let newest = versions::newest_hash(&tx).await?;
     if newest.as_ref().map(|(_, h)| h.as_str()) == Some(proposed.hash().as_str()) {
@@ -83,9 +85,20 @@ pub async fn activate(
         );
     }
     let applied = apply::apply(&tx, &system(), &proposed.version(), &evals).await?;
+    let mut pending = Vec::new();
+    for (id, now, new) in &required {
+        let Some(inst) = entity::instance::Entity::find_by_id(*id).one(&tx).await? else {
+            continue;
+        };
+        let change = approvals::PolicyChange { now, new };
+        if approvals::revalidate(&tx, &inst, Some(change)).await? {
+            pending.push(*id);
+        }
+    }
     if let Some(map) = after.as_object_mut() {
         map.insert("paused".into(), json!(applied.paused));
         map.insert("narrowed".into(), json!(applied.narrowed));
+        map.insert("awaiting_approval".into(), json!(pending));
     }
     audit::record(
         &tx,
@@ -102,6 +115,63 @@ pub async fn activate(
     live.install_from(proposed);
     tracing::info!(version = %proposed.version(), source, "policy version activated");
     Ok(())
+}
+
+/// For each evaluated workflow: the approvals `proposed` requires of it, and those of them
+/// `before` did not require.
+async fn requirements(
+    db: &DatabaseConnection,
+    before: &Policy,
+    proposed: &Policy,
+    evals: &[evaluate::Evaluation],
+) -> Vec<(
+    i64,
+    Vec<approvals::Requirement>,
+    Vec<approvals::Requirement>,
+)> {
+    let mut reads = evaluate::Reads::default();
+    let mut out = Vec::with_capacity(evals.len());
+    for e in evals {
+        let inst = &e.instance;
+        let now = approvals::required_of(db, proposed, &mut reads, inst, &e.after).await;
+        let was = approvals::required_of(db, before, &mut reads, inst, &e.before).await;
+        let (Ok(now), Ok(was)) = (now, was) else {
+            continue;
+        };
+        let new = now
+            .iter()
+            .filter(|r| !was.iter().any(|w| w.object == r.object))
+            .cloned()
+            .collect();
+        out.push((inst.id, now, new));
+    }
+    out
+}
+
+/// Ends approvals that expired or whose approved inputs changed (a destination rebound, the
+/// template version moved), sending their workflows back to pending.
+pub async fn sweep_approvals(db: &DatabaseConnection) -> ApiResult<usize> {
+    let mut due = Vec::new();
+    for inst in approvals::approved_instances(db).await? {
+        if approvals::stale(db, &inst).await? {
+            due.push(inst);
+        }
+    }
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let tx = crate::db::begin_write(db).await?;
+    for inst in &due {
+        // Read again under the write lock: the instance may have moved on.
+        if let Some(fresh) = entity::instance::Entity::find_by_id(inst.id)
+            .one(&tx)
+            .await?
+        {
+            approvals::revalidate(&tx, &fresh, None).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(due.len())
 }
 
 /// `instances` evaluated under `policy` against their stored decisions; a workflow that cannot
@@ -228,7 +298,8 @@ pub async fn sync(db: &DatabaseConnection, policy: &Policy) -> anyhow::Result<bo
 
 /// The governance loop of an API process: every second, reload the policy files if they
 /// changed (activating them), adopt a version another process activated, re-decide the flows
-/// of workflows still decided under an older version, and purge what retention says is due.
+/// of workflows still decided under an older version, end approvals that expired or whose
+/// inputs changed, and purge what retention says is due.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last_error: Option<String> = None;
@@ -254,6 +325,9 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = sweep(&state.db, &state.policy).await {
                 tracing::warn!(error = %e, "could not re-evaluate workflows under the policy in force");
+            }
+            if let Err(e) = sweep_approvals(&state.db).await {
+                tracing::warn!(error = %e, "could not check approvals for expiry and changed inputs");
             }
             let retention = &state.config.retention;
             match retention::due(&state.db, &node, retention.purge_interval_seconds).await {

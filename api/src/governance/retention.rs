@@ -314,6 +314,13 @@ pub async fn due(db: &DatabaseConnection, holder: &str, interval_s: u64) -> ApiR
     const NAME: &str = "retention.purge";
     let now = entity::clock::now_ms();
     let next = now + i64::try_from(interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    // Most ticks: not due, and no write transaction.
+    let seen = governance_lease::Entity::find_by_id(NAME.to_string())
+        .one(db)
+        .await?;
+    if seen.is_some_and(|r| r.until_ms > now) {
+        return Ok(false);
+    }
     let tx = crate::db::begin_write(db).await?;
     let row = governance_lease::Entity::find_by_id(NAME.to_string())
         .one(&tx)

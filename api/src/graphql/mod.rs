@@ -6,6 +6,7 @@
 //! the domain services (`catalog`, `audit`) and never touch policy or tables on their own.
 
 mod alerts;
+mod approvals;
 mod audit_log;
 mod catalog;
 mod catalog_types;
@@ -49,6 +50,7 @@ pub struct QueryRoot(
     ui_explain::UiExplainQuery,
     policy_versions::PolicyVersionQuery,
     retention::RetentionQuery,
+    approvals::ApprovalQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -63,6 +65,7 @@ pub struct MutationRoot(
     write_keys::WriteKeyMutation,
     retention::RetentionMutation,
     erasure::ErasureMutation,
+    approvals::ApprovalMutation,
 );
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscription>;
