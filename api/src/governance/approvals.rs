@@ -105,6 +105,27 @@ pub fn required(
         .collect()
 }
 
+/// Roles that may give the approvals the policy requires of a workflow of `template` because of
+/// the template itself or the data it sends (`None`: nothing of that kind; sensitivity needs the
+/// template's definition and is not looked at here).
+pub fn approver_roles(
+    policy: &Policy,
+    template: &str,
+    flows: &FlowDecision,
+) -> Option<Vec<String>> {
+    let mut objects = vec![format!("approval:template:{template}")];
+    for slot in flows.slots.values() {
+        for class in slot.fields.values() {
+            objects.push(format!("approval:flow:{class}:{}", slot.category));
+        }
+    }
+    let roles: BTreeSet<String> = objects
+        .iter()
+        .flat_map(|o| policy.roles_allowed(o, "approve"))
+        .collect();
+    (!roles.is_empty()).then(|| roles.into_iter().collect())
+}
+
 /// What an approval of `inst` approves: its template version, destinations and fields.
 pub fn inputs(inst: &instance::Model, flows: &FlowDecision) -> Value {
     let destinations: Value = serde_json::from_str(&inst.bindings).unwrap_or(Value::Null);

@@ -83,10 +83,16 @@ fn to_graphql(st: &crate::state::AppState, m: entity::instance::Model) -> Instan
     let decision = entity::documents::flow::FlowDecision::parse(&m.flows).unwrap_or_default();
     Instance {
         flows: serde_json::to_value(&decision.slots).unwrap_or(Value::Null),
-        policy_version: decision.policy_version,
-        approver_roles: st
-            .policy
-            .roles_allowed(&catalog::object(Kind::Template, &m.template), "approve"),
+        policy_version: decision.policy_version.clone(),
+        approver_roles: crate::governance::approvals::approver_roles(
+            &st.policy,
+            &m.template,
+            &decision,
+        )
+        .unwrap_or_else(|| {
+            st.policy
+                .roles_allowed(&catalog::object(Kind::Template, &m.template), "approve")
+        }),
         params: parse(&m.params),
         bindings: parse(&m.bindings),
         id: m.id,
