@@ -49,7 +49,10 @@ async fn gql(
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i.min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)
+    sorted
+        .get(i.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// One delivered record, as the engine tallies it: every 50th left without its company, every
@@ -211,14 +214,28 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|");
     for window in ["H1", "H24", "D7"] {
         // Warm up once, and check the figures are the history's.
-        let first = gql(&client, &addr, &token, HEALTH, json!({"i": instance, "w": window})).await?;
+        let first = gql(
+            &client,
+            &addr,
+            &token,
+            HEALTH,
+            json!({"i": instance, "w": window}),
+        )
+        .await?;
         let counted = first["instance"]["health"]["deliveries"]["succeeded"]
             .as_i64()
             .unwrap_or_default();
         let mut times = Vec::with_capacity(queries);
         for _ in 0..queries {
             let t = Instant::now();
-            gql(&client, &addr, &token, HEALTH, json!({"i": instance, "w": window})).await?;
+            gql(
+                &client,
+                &addr,
+                &token,
+                HEALTH,
+                json!({"i": instance, "w": window}),
+            )
+            .await?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(|a, b| a.total_cmp(b));

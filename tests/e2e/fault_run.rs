@@ -392,7 +392,8 @@ async fn dump_queue(db: &sea_orm::DatabaseConnection) {
             r.try_get::<String>("", "kind").unwrap_or_default(),
             r.try_get::<String>("", "lane").unwrap_or_default(),
             r.try_get::<i32>("", "claims").unwrap_or_default(),
-            r.try_get::<Option<String>>("", "claimed_by").unwrap_or_default(),
+            r.try_get::<Option<String>>("", "claimed_by")
+                .unwrap_or_default(),
             run_at - now,
             r.try_get::<String>("", "job").unwrap_or_default(),
         );
@@ -410,8 +411,10 @@ async fn dump_queue(db: &sea_orm::DatabaseConnection) {
             r.try_get::<i64>("", "id").unwrap_or_default(),
             r.try_get::<String>("", "status").unwrap_or_default(),
             r.try_get::<i32>("", "attempts").unwrap_or_default(),
-            r.try_get::<Option<String>>("", "next_attempt_at").unwrap_or_default(),
-            r.try_get::<Option<String>>("", "last_error").unwrap_or_default(),
+            r.try_get::<Option<String>>("", "next_attempt_at")
+                .unwrap_or_default(),
+            r.try_get::<Option<String>>("", "last_error")
+                .unwrap_or_default(),
             r.try_get::<String>("", "history").unwrap_or_default(),
         );
     }

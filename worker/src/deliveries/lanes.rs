@@ -236,7 +236,12 @@ impl Lanes {
         {
             change.parked = Some((l.queued.drain(..).collect(), until));
         }
-        if matches!(l.breaker, Breaker::Closed { .. }) && l.in_flight == 0 && l.queued.is_empty() {
+        // An idle, healthy lane is forgotten; one with failures is kept, so failures in a row
+        // add up even when attempts come one at a time.
+        if matches!(l.breaker, Breaker::Closed { failures: 0 })
+            && l.in_flight == 0
+            && l.queued.is_empty()
+        {
             inner.remove(lane);
         }
         change
