@@ -45,14 +45,22 @@ impl MakeRequestId for NewRequestId {
 /// Builds the application router.
 pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
     let max_body = state.config.graphql.max_body_bytes;
-    let ingestion = Router::new()
-        .route("/v1/events", post(ingest::routes::events))
-        .route("/v1/track", post(ingest::routes::track))
-        .route("/v1/identify", post(ingest::routes::identify))
-        .route("/v1/batch", post(ingest::routes::batch))
+    let mut ingestion = Router::new().route(
+        "/v1/events",
+        post(ingest::routes::events).options(preflight),
+    );
+    for (long, short, handler) in ingest::routes::segment_paths() {
+        let handler = handler.options(preflight);
+        ingestion = ingestion.route(long, handler.clone()).route(short, handler);
+    }
+    let ingestion = ingestion
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::ingestion,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ingest::routes::cors,
         ))
         .route_layer(middleware::from_fn(crate::metrics::track))
         .layer(RequestBodyLimitLayer::new(ingest::MAX_BODY_BYTES))
@@ -86,6 +94,11 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, NewRequestId))
+}
+
+/// `OPTIONS` on the ingestion paths; the CORS middleware answers it before it gets here.
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// A GraphQL-shaped error response with an HTTP status.

@@ -6,7 +6,7 @@
 
 mod browser;
 mod graphiql;
-mod webdriver;
+pub mod webdriver;
 
 use crate::helpers::*;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
