@@ -395,6 +395,12 @@ async fn duplicates_are_found_per_write_key() {
     let identify = json!({ "type": "identify", "userId": "u", "messageId": "same-id", "writeKey": a,
         "traits": contact_traits("d@example.com") });
     assert_eq!(send(identify).await["duplicate"], 1);
+    let contact = entity::contact::Entity::find()
+        .filter(entity::contact::Column::ExternalId.eq("u"))
+        .one(&app.state.db)
+        .await
+        .expect("query");
+    assert!(contact.is_none(), "a duplicate identify changes no contact");
     // Another source's message with the same id is its own event.
     let other = send(track(&b)).await;
     assert_eq!(other["accepted"], 1, "{other}");
