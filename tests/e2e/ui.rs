@@ -6,6 +6,7 @@
 
 mod browser;
 mod graphiql;
+mod observability;
 pub mod webdriver;
 
 use crate::helpers::*;
