@@ -278,10 +278,9 @@ struct WsCookie {
 impl WsCookie {
     fn token_for(self, payload: &serde_json::Value) -> Result<String, String> {
         if !self.same_origin {
+            // A close frame's reason holds at most 123 bytes.
             return Err(
-                "Origin: a cookie session is accepted only from this server's own pages; \
-                 other clients send {\"Authorization\": \"Bearer <JWT>\"}"
-                    .into(),
+                "Origin: cookie sessions only from this server's pages; send a Bearer token".into(),
             );
         }
         let sent = payload.get("csrf").and_then(|v| v.as_str()).unwrap_or("");
@@ -298,7 +297,7 @@ impl WsCookie {
                 Ok(self.token)
             }
             _ => Err(format!(
-                "connection_init: a cookie session must send the `{}` cookie's value as {{\"csrf\": \"…\"}}",
+                "connection_init: a cookie session sends the {} cookie's value as csrf",
                 crate::ui::CSRF_COOKIE
             )),
         }

@@ -245,3 +245,98 @@ async fn alert_id(app: &TestApp, token: &str) -> i64 {
         .as_i64()
         .unwrap_or_else(|| panic!("an alert: {a}"))
 }
+
+/// Opens `/graphql/ws` (graphql-transport-ws) with `cookie` and `origin`, sends
+/// `connection_init` with `payload`, and prints what came back: `connection_ack`, or
+/// `closed <code> <reason>`.
+const WS_CLIENT: &str = r#"
+import asyncio, json, sys, aiohttp
+url, cookie, origin, payload = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+async def main():
+    headers = {"Cookie": cookie}
+    if origin:
+        headers["Origin"] = origin
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url, protocols=["graphql-transport-ws"], headers=headers) as ws:
+            await ws.send_json({"type": "connection_init", "payload": payload})
+            msg = await ws.receive(timeout=10)
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                print(json.loads(msg.data)["type"])
+            else:
+                print("closed", ws.close_code, msg.extra)
+asyncio.run(main())
+"#;
+
+#[tokio::test]
+async fn the_websocket_takes_the_cookie_session_only_from_the_servers_own_pages_with_the_csrf_value()
+ {
+    let has_aiohttp = std::process::Command::new("python3")
+        .args(["-c", "import aiohttp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_aiohttp {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs gql[aiohttp], which brings aiohttp"
+        );
+        eprintln!("skipped: pip install aiohttp to run this test");
+        return;
+    }
+    let app = spawn_app().await;
+    let s = crate::ui::sign_in(&app, "platform_engineer").await;
+    let url = format!("ws://{}/graphql/ws", app.addr);
+    let own = format!("http://{}", app.addr);
+    let open = |origin: String, payload: Value| {
+        let (url, cookie) = (url.clone(), s.cookie_header());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = std::process::Command::new("python3")
+                    .args([
+                        "-c",
+                        WS_CLIENT,
+                        &url,
+                        &cookie,
+                        &origin,
+                        &payload.to_string(),
+                    ])
+                    .output()
+                    .expect("run python3");
+                format!(
+                    "{}{}",
+                    stdout(&out).trim(),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let ok = open(own.clone(), json!({ "csrf": s.csrf })).await;
+    assert_eq!(
+        ok, "connection_ack",
+        "the UI's own page with the CSRF value"
+    );
+    let cross = open("https://evil.example".into(), json!({ "csrf": s.csrf })).await;
+    assert!(
+        cross.starts_with("closed ") && cross.contains("Origin"),
+        "another site's page: {cross}"
+    );
+    let no_csrf = open(own.clone(), json!({})).await;
+    assert!(
+        no_csrf.starts_with("closed ") && no_csrf.contains("csrf"),
+        "without the CSRF value: {no_csrf}"
+    );
+    let wrong = open(own, json!({ "csrf": "0".repeat(s.csrf.len()) })).await;
+    assert!(
+        wrong.starts_with("closed "),
+        "a wrong CSRF value: {wrong}"
+    );
+    // A bearer token in connection_init works from anywhere (stock clients), as before.
+    let token = app.token("pat", &["platform_engineer"]);
+    let bearer = open(
+        "https://tools.example".into(),
+        json!({ "Authorization": format!("Bearer {token}") }),
+    )
+    .await;
+    assert_eq!(bearer, "connection_ack");
+}

@@ -67,8 +67,8 @@ function connect() {
     if (socket !== ws) return;
     socket = null;
     acked = false;
-    // 4403 (forbidden) and 4400 (bad request) will not get better by retrying.
-    if (ev.code === 4403 || ev.code === 4400) {
+    // A refused connection_init (1002, with the reason) or 44xx will not get better by retrying.
+    if (ev.code === 1002 || (ev.code >= 4400 && ev.code < 4500)) {
       setStatus('refused');
       for (const s of subs.values()) s.onError([{ message: ev.reason || 'The server refused live updates.' }]);
       return;

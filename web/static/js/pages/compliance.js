@@ -52,7 +52,7 @@ export async function render(main, ctx) {
     h('div', { class: 'buttons' }, exportButton, ' ', exportStatus),
     results);
   ctx.titled('Audit log', ctx.focus);
-  main.querySelector('h1').after(contactSearch());
+  main.querySelector('.lead').after(contactSearch());
 
   const current = () => {
     const f = {};
