@@ -327,10 +327,7 @@ async fn the_websocket_takes_the_cookie_session_only_from_the_servers_own_pages_
         "without the CSRF value: {no_csrf}"
     );
     let wrong = open(own, json!({ "csrf": "0".repeat(s.csrf.len()) })).await;
-    assert!(
-        wrong.starts_with("closed "),
-        "a wrong CSRF value: {wrong}"
-    );
+    assert!(wrong.starts_with("closed "), "a wrong CSRF value: {wrong}");
     // A bearer token in connection_init works from anywhere (stock clients), as before.
     let token = app.token("pat", &["platform_engineer"]);
     let bearer = open(
