@@ -31,14 +31,6 @@ pg_ticks() {
 }
 TICK=$(getconf CLK_TCK)
 
-# The binary under /usr/bin/time reports its own CPU when it exits.
-cat > "$WORK/bin" <<EOF
-#!/bin/sh
-if [ "\$1" = serve ]; then exec /usr/bin/time -f "CPU %U %S" -o "$WORK/serve.cpu" "$BIN" "\$@"; fi
-exec "$BIN" "\$@"
-EOF
-chmod +x "$WORK/bin"
-
 # Idle: the server on the database for 10 s with nothing to do (queue polling only).
 "$BIN" serve --listen 127.0.0.1:0 --database-url "$PGURL/$DB" --data-dir "$WORK/idle" > "$WORK/idle.log" 2>&1 &
 IDLE=$!
@@ -54,27 +46,39 @@ read -r c0 i0 u0 r0 f0 < <(stats | tr '|' ' ')
 pg0=$(pg_ticks)
 t0=$(date +%s.%N)
 N=$N R=10 S=1 /usr/bin/time -f "CPU %U %S" -o "$WORK/client.cpu" \
-    python3 .bench/delivery_side_by_side.py switchyard "$WORK/bin" "$PWD" --database-url "$PGURL/$DB" > "$WORK/result.json"
+    python3 .bench/delivery_side_by_side.py switchyard "$BIN" "$PWD" --database-url "$PGURL/$DB" > "$WORK/result.json" &
+CLIENT=$!
+# The server's CPU time, sampled until it exits (the client stops it at the end).
+su=0
+while kill -0 "$CLIENT" 2>/dev/null; do
+    pid=$(pgrep -f "serve --listen .*$DB" | head -n1 || true)
+    if [ -n "$pid" ]; then
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "")
+        [ -n "$t" ] && su=$t
+    fi
+    sleep 0.1
+done
+wait "$CLIENT"
 t1=$(date +%s.%N)
 pg1=$(pg_ticks)
 read -r c1 i1 u1 r1 f1 < <(stats | tr '|' ' ')
 cat "$WORK/result.json"
 delivered=$(python3 -c "import json; print(json.load(open('$WORK/result.json'))['distinct_delivered'])")
 secs=$(echo "$t1 - $t0" | bc -l)
-read -r _ su ss < "$WORK/serve.cpu"
-read -r _ cu cs < "$WORK/client.cpu"
+read -r _ cu cs < <(grep "^CPU" "$WORK/client.cpu")
 python3 - "$delivered" "$secs" "$idle_commits_per_s" "$idle_returned_per_s" \
-    "$c0" "$c1" "$i0" "$i1" "$u0" "$u1" "$r0" "$r1" "$f0" "$f1" "$su" "$ss" "$cu" "$cs" "$pg0" "$pg1" "$TICK" <<'PY'
+    "$c0" "$c1" "$i0" "$i1" "$u0" "$u1" "$r0" "$r1" "$f0" "$f1" "$su" "$cu" "$cs" "$pg0" "$pg1" "$TICK" <<'PY'
 import sys
 a = sys.argv[1:]
 d, secs, idle_c, idle_r = int(a[0]), float(a[1]), float(a[2]), float(a[3])
 c0, c1, i0, i1, u0, u1, r0, r1, f0, f1 = map(int, a[4:14])
-su, ss, cu, cs = map(float, a[14:18])
-pg0, pg1, tick = int(a[18]), int(a[19]), int(a[20])
+su = int(a[14]) / int(a[19])
+cu, cs = map(float, a[15:17])
+pg0, pg1, tick = int(a[17]), int(a[18]), int(a[19])
 commits = (c1 - c0 - idle_c * secs) / d
 print(f"delivered events: {d} in {secs:.1f} s (idle polling: {idle_c:.1f} commits/s, {idle_r:.0f} rows read/s)")
 print(f"per delivered event: {commits:.2f} commits, {(i1 - i0) / d:.2f} rows inserted, {(u1 - u0) / d:.2f} rows updated, "
       f"{(r1 - r0 - idle_r * secs) / d:.1f} rows read (tup_returned), {(f1 - f0) / d:.1f} rows fetched (tup_fetched)")
-print(f"CPU per delivered event: switchyard {(su + ss) / d * 1000:.2f} ms, PostgreSQL {(pg1 - pg0) / tick / d * 1000:.2f} ms, "
+print(f"CPU per delivered event: switchyard {su / d * 1000:.2f} ms, PostgreSQL {(pg1 - pg0) / tick / d * 1000:.2f} ms, "
       f"load client + receiver {(cu + cs) / d * 1000:.2f} ms (setup included)")
 PY

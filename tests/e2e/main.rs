@@ -30,6 +30,7 @@ mod ops;
 mod ownership;
 mod ownership_cases;
 mod policy;
+mod policy_interop;
 mod rate_limits;
 mod readme_tour;
 mod receiver;

@@ -103,7 +103,9 @@ pub enum PolicyCommand {
     Test,
     /// Say whether a subject may perform an action on an object, and which rule decided.
     Explain {
-        /// `role:NAME`, `user:NAME`, or a user name combined with --role.
+        /// The subject exactly as rules and tests.csv write it (as `policy test` and any casbin
+        /// reader take it): `role:NAME`, `user:NAME`, or `flows`; combine with --role for a
+        /// person's roles.
         #[arg(long)]
         sub: String,
         /// Roles of the user (repeatable), as a token would carry them: platform_admin,

@@ -9,6 +9,8 @@ import { runs as listRuns, deliveries, deadLetters, replay, runNow, decideRun, h
 import { runSparkline, stackedBar } from '../charts.js';
 import { NOTICE, noticeBanner } from '../deprecation.js';
 import { cronText } from '../flows.js';
+import { lineagePanel } from '../lineage_panel.js';
+import { liveUpdates } from '../live_workflow.js';
 
 const INSTANCE = `{ instances { id name template templateVersion owner ownerTeam status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
 const ACTIONS = {
@@ -107,6 +109,8 @@ export async function render(main, ctx) {
   ctx.titled(inst.name, ctx.focus);
   redraw();
   drawDeadLetters(inst, dead);
+  main.querySelector('#runs-h').after(liveUpdates(inst, redraw));
+  main.querySelector('.detail-main').append(lineagePanel(inst));
 }
 
 /** The template version's trigger and lifecycle, and its deprecation notice if it has one. */
