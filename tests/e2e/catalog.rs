@@ -106,7 +106,7 @@ async fn the_built_in_catalog_is_seeded() {
     for k in builtin {
         assert!(connectors.contains(&k.to_string()), "{k} in {connectors:?}");
     }
-    assert_eq!(list(&app, "contracts", "").await.len(), 9);
+    assert_eq!(list(&app, "contracts", "").await.len(), 10);
     assert_eq!(list(&app, "templates", "").await.len(), 7);
 }
 
@@ -157,7 +157,7 @@ async fn filters_by_category_lifecycle_and_owner() {
     let crm = list(&app, "connectors", r#"category: "crm""#).await;
     assert_eq!(crm, ["hubspot", "salesforce"]);
     let events = list(&app, "contracts", r#"category: "event""#).await;
-    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events.len(), 5, "{events:?}");
     assert!(events.iter().all(|k| k.starts_with("event.")), "{events:?}");
     let templates = |args: &'static str| list(&app, "templates", args);
     assert_eq!(templates(r#"owner: "sales-ops""#).await, ["lead-routing"]);

@@ -50,7 +50,8 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let key = match state
         .write_keys
         .authenticate(&state.db, write_keys::presented(&headers))
-        .await {
+        .await
+    {
         Ok(k) => k,
         Err(e) => return api_error(&e),
     };
@@ -94,7 +95,8 @@ async fn segment_request(
     let key = match state
         .write_keys
         .authenticate(&state.db, write_keys::presented(&headers))
-        .await {
+        .await
+    {
         Ok(k) => k,
         Err(e) => return api_error(&e),
     };

@@ -35,7 +35,16 @@ fn sent_fields(def: &TemplateDef, i: usize) -> Vec<(String, bool)> {
             out.extend(cfg.fields.values().map(|f| (f.clone(), false)));
             for expr in cfg.computed.values() {
                 let hashed = expr.contains("sha256(");
-                let refs = crate::catalog::expressions::event_refs(expr);
+                // `event.contact.first_name`: the root (an input field) or the leaf (a field an
+                // enrich step added under `contact`), whichever the map step reads.
+                let refs: std::collections::BTreeSet<String> = worker::runs::cel::event_paths(expr)
+                    .iter()
+                    .flat_map(|p| {
+                        let root = p.split('.').next().unwrap_or(p).to_string();
+                        let leaf = p.rsplit('.').next().unwrap_or(p).to_string();
+                        [root, leaf]
+                    })
+                    .collect();
                 for f in map_step.reads.iter().filter(|f| refs.contains(*f)) {
                     out.push((f.clone(), hashed));
                 }

@@ -225,7 +225,10 @@ async fn run_step(
     out: &mut Outcome,
 ) -> Result<Done, DbErr> {
     Ok(match &step.kind {
-        StepKind::Validate(cfg) => steps::validate(step, cfg, st, &input.accepted_at),
+        StepKind::Validate(cfg) => match steps::lookup(db, cfg, st).await? {
+            Ok(()) => steps::validate(step, cfg, st, &input.accepted_at),
+            Err(not_found) => not_found,
+        },
         StepKind::Dedupe(cfg) => {
             let (done, claim) = steps::dedupe(step, cfg, st);
             out.dedupe.push(claim);

@@ -277,19 +277,28 @@ async fn expire(engine: &Engine, job: (i64, i32), run_id: i64) -> Result<(), DbE
     tally.run(run.instance_id, RunStatus::Expired, false);
     tally.flush(&tx).await?;
     if let Some(inst) = inst {
-        entity::notification::ActiveModel {
-            recipient: Set(inst.owner.clone()),
-            topic: Set("approval_expired".into()),
-            target: Set(format!("run:{}", run.id)),
-            message: Set(format!(
-                "Run {} of workflow '{}' {detail}",
-                run.id, inst.name
-            )),
-            created_at: Set(entity::clock::now_string()),
-            ..Default::default()
+        // The workflow's owner, and whoever started the run by hand if that is someone else.
+        let mut recipients = vec![inst.owner.clone()];
+        if let Some(starter) = &run.started_by
+            && *starter != inst.owner
+        {
+            recipients.push(starter.clone());
         }
-        .insert(&tx)
-        .await?;
+        for recipient in recipients {
+            entity::notification::ActiveModel {
+                recipient: Set(recipient),
+                topic: Set("approval_expired".into()),
+                target: Set(format!("run:{}", run.id)),
+                message: Set(format!(
+                    "Run {} of workflow '{}' {detail}",
+                    run.id, inst.name
+                )),
+                created_at: Set(entity::clock::now_string()),
+                ..Default::default()
+            }
+            .insert(&tx)
+            .await?;
+        }
     }
     tx.commit().await
 }

@@ -147,6 +147,105 @@ pub fn validate(step: &Step, cfg: &ValidateConfig, st: &RunState, accepted_at: &
     )
 }
 
+/// `validate` with a `lookup`: finds the record the check is about — e.g. the segment a
+/// campaign names (`{contract: segment, by: segment_id, value: "params.segment_id"}`) — and adds
+/// its fields to the run's input (missing ones take the contract's defaults), so the rules and
+/// later steps read them as `event.<field>`. Contacts and leads come from the contact store,
+/// accounts from its `account:<domain>` entries, other contracts from the newest accepted event
+/// of that type whose `by` field holds the value. `Err(done)` when it is not found.
+pub async fn lookup(
+    db: &DatabaseConnection,
+    cfg: &ValidateConfig,
+    st: &mut RunState,
+) -> Result<Result<(), Done>, DbErr> {
+    let Some(l) = &cfg.lookup else {
+        return Ok(Ok(()));
+    };
+    let stop = |detail: String| {
+        let status = match cfg.on_fail.unwrap_or(OnFail::Reject) {
+            OnFail::Skip => RunStatus::Skipped,
+            OnFail::Reject => RunStatus::Rejected,
+        };
+        let mut d = Done::stop(status, Decision::NotFound, detail);
+        d.data = json!({"lookup": l.contract, "by": l.by});
+        d
+    };
+    let wanted = match cel::eval(&l.value, &st.event, &st.params) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Null) | Err(_) => {
+            return Ok(Err(stop(format!(
+                "nothing to look the {} up by: {} has no value",
+                l.contract, l.value
+            ))));
+        }
+        Ok(other) => other.to_string(),
+    };
+    let found: Option<Map<String, Value>> = match l.contract.as_str() {
+        "contact" | "lead" => contact::Entity::find()
+            .filter(contact::Column::Email.eq(wanted.to_lowercase()))
+            .one(db)
+            .await?
+            .map(|c| serde_json::from_str(&c.traits).unwrap_or_default()),
+        "account" => contact::Entity::find()
+            .filter(contact::Column::ExternalId.eq(format!("account:{}", wanted.to_lowercase())))
+            .one(db)
+            .await?
+            .map(|c| serde_json::from_str(&c.traits).unwrap_or_default()),
+        contract => newest_record(db, contract, &l.by, &wanted).await?,
+    };
+    let Some(mut found) = found else {
+        return Ok(Err(stop(format!(
+            "no {} with {} = {wanted}",
+            l.contract, l.by
+        ))));
+    };
+    if let Some(def) = crate::catalog::current(db, "contract", &l.contract).await?
+        && let Some(props) = def.definition["schema"]["properties"].as_object()
+    {
+        for (name, prop) in props {
+            if let Some(default) = prop.get("default") {
+                found.entry(name.clone()).or_insert_with(|| default.clone());
+            }
+        }
+    }
+    if let Some(obj) = st.event.as_object_mut() {
+        obj.extend(found);
+    } else {
+        st.event = Value::Object(found);
+    }
+    Ok(Ok(()))
+}
+
+/// The newest accepted `contract` event whose payload field `by` equals `value`.
+async fn newest_record(
+    db: &DatabaseConnection,
+    contract: &str,
+    by: &str,
+    value: &str,
+) -> Result<Option<Map<String, Value>>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut q = entity::event::Entity::find()
+        .filter(entity::event::Column::EventType.eq(contract))
+        .filter(entity::event::Column::Status.eq("accepted"));
+    // Narrow in the database when the value needs no escaping in LIKE; check exactly below.
+    if !value.contains(['%', '_', '\\', '"']) {
+        q = q.filter(entity::event::Column::Payload.contains(value));
+    }
+    let rows = q
+        .order_by_desc(entity::event::Column::ReceivedAt)
+        .limit(1000)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().find_map(|e| {
+        let payload: Map<String, Value> = serde_json::from_str(&e.payload).ok()?;
+        let hit = match path(&Value::Object(payload.clone()), by)? {
+            Value::String(s) => s == value,
+            other => serde_json::from_str::<Value>(value).ok().as_ref() == Some(other),
+        };
+        hit.then_some(payload)
+    }))
+}
+
 /// A dedupe key the run claims when it is recorded.
 #[derive(Debug, Clone)]
 pub struct DedupeClaim {
@@ -336,8 +435,8 @@ pub fn map(step: &Step, cfg: &MapConfig, st: &mut RunState) -> Done {
     for (out, from) in &cfg.fields {
         if let Some(v) = path(&st.event, from) {
             rec.fields.insert(out.clone(), v.clone());
-            let root = from.split('.').next().unwrap_or(from).to_string();
-            rec.sources.insert(out.clone(), BTreeSet::from([root]));
+            rec.sources
+                .insert(out.clone(), BTreeSet::from([from.clone()]));
         } else {
             rec.missing.push(out.clone());
         }
@@ -359,7 +458,7 @@ pub fn map(step: &Step, cfg: &MapConfig, st: &mut RunState) -> Done {
             }
         };
         rec.fields.insert(out.clone(), v);
-        rec.sources.insert(out.clone(), cel::event_refs(expr));
+        rec.sources.insert(out.clone(), cel::event_paths(expr));
     }
     let names: Vec<&String> = rec.fields.keys().collect();
     let done = Done::go(

@@ -9,6 +9,7 @@ import { runs as listRuns, deliveries, deadLetters, replay, runNow, decideRun, h
 import { runSparkline, stackedBar } from '../charts.js';
 import { NOTICE, noticeBanner } from '../deprecation.js';
 import { cronText } from '../flows.js';
+import { offerStart } from '../start_run.js';
 
 const INSTANCE = `{ instances { id name template templateVersion owner ownerTeam status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
 const ACTIONS = {
@@ -78,6 +79,7 @@ export async function render(main, ctx) {
   const deprecation = h('div');
   templateInfo(inst).then((t) => {
     offerRunNow(inst, t, runNowHost, status, redraw);
+    offerStart(inst, t, runNowHost, status, redraw);
     if (t.notice) replace(deprecation, noticeBanner(t.notice, { lifecycle: t.lifecycle, intro: `This workflow uses ${inst.template} ${inst.templateVersion}.` }));
   }).catch(() => {});
   replace(main,
