@@ -107,7 +107,7 @@ async fn the_built_in_catalog_is_seeded() {
         assert!(connectors.contains(&k.to_string()), "{k} in {connectors:?}");
     }
     assert_eq!(list(&app, "contracts", "").await.len(), 10);
-    assert_eq!(list(&app, "templates", "").await.len(), 7);
+    assert_eq!(list(&app, "templates", "").await.len(), 8);
 }
 
 #[tokio::test]
@@ -133,7 +133,7 @@ async fn paging_with_first_and_after_walks_every_template_once() {
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 7, "no duplicates, none missing: {seen:?}");
+    assert_eq!(unique.len(), 8, "no duplicates, none missing: {seen:?}");
     let one_page = list(&app, "templates", "").await;
     assert_eq!(seen, one_page, "same order as one page");
 }
@@ -160,8 +160,11 @@ async fn filters_by_category_lifecycle_and_owner() {
     assert_eq!(events.len(), 5, "{events:?}");
     assert!(events.iter().all(|k| k.starts_with("event.")), "{events:?}");
     let templates = |args: &'static str| list(&app, "templates", args);
-    assert_eq!(templates(r#"owner: "sales-ops""#).await, ["lead-routing"]);
-    assert_eq!(templates("lifecycle: PUBLISHED").await.len(), 7);
+    assert_eq!(
+        templates(r#"owner: "sales-ops""#).await,
+        ["demo-fast-lane", "lead-routing"]
+    );
+    assert_eq!(templates("lifecycle: PUBLISHED").await.len(), 8);
     assert!(templates("lifecycle: DEPRECATED").await.is_empty());
 }
 

@@ -25,6 +25,7 @@ mod identity_providers;
 mod ingest;
 mod instances;
 mod introspection;
+mod lead_routing;
 mod lifecycle_messaging;
 mod lineage;
 mod multiprocess;

@@ -30,9 +30,32 @@ fn sent_fields(def: &TemplateDef, i: usize) -> Vec<(String, bool)> {
         StepKind::Map(cfg) => Some((s, cfg)),
         _ => None,
     });
+    // Fields the run itself decides (a route's owner queue, an SLA's re-routing): routing
+    // decisions, not data about a person; a map step may send them.
+    let derived: Vec<String> = steps[..i]
+        .iter()
+        .flat_map(|s| match &s.kind {
+            StepKind::Route(r) => vec![r.assign_to.clone().unwrap_or_else(|| "owner".into())],
+            StepKind::Sla(c) => vec![
+                c.assign_to.clone().unwrap_or_else(|| "owner".into()),
+                "previous_owner".into(),
+                "sla_breached".into(),
+            ],
+            _ => vec![],
+        })
+        .collect();
     match map {
         Some((map_step, cfg)) => {
             out.extend(cfg.fields.values().map(|f| (f.clone(), false)));
+            for expr in cfg.computed.values() {
+                let refs = crate::catalog::expressions::event_refs(expr);
+                out.extend(
+                    derived
+                        .iter()
+                        .filter(|d| refs.contains(*d))
+                        .map(|d| (d.clone(), false)),
+                );
+            }
             for expr in cfg.computed.values() {
                 let hashed = expr.contains("sha256(");
                 // `event.contact.first_name`: the root (an input field) or the leaf (a field an

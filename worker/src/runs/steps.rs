@@ -8,9 +8,9 @@ use entity::contact;
 use entity::documents::record::Decision;
 use entity::documents::template::{
     DedupeConfig, DelayConfig, EnrichConfig, EnrichSource, MapConfig, OnFail, OnMissing,
-    RouteConfig, Step, SuppressConfig, ValidateConfig,
+    RouteConfig, SlaConfig, Step, SuppressConfig, ValidateConfig,
 };
-use entity::status::RunStatus;
+use entity::status::{DeliveryStatus, RunStatus};
 use entity::suppression;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde_json::{Map, Value, json};
@@ -486,6 +486,86 @@ pub fn delay(cfg: &DelayConfig, st: &RunState) -> Done {
             seconds: i64::try_from(minutes.saturating_mul(60)).unwrap_or(i64::MAX),
         },
     }
+}
+
+/// Minutes of an `sla` step (its parameter, else `minutes`, else 30).
+fn sla_minutes(cfg: &SlaConfig, st: &RunState) -> u64 {
+    param_u64(&st.params, cfg.minutes_from_param.as_ref())
+        .or(cfg.minutes)
+        .unwrap_or(30)
+}
+
+/// `sla` when first reached: wait out the SLA, then check (`sla_verdict`).
+pub fn sla_wait(cfg: &SlaConfig, st: &RunState) -> Done {
+    let minutes = sla_minutes(cfg, st);
+    Done {
+        decision: Decision::Waiting,
+        detail: format!(
+            "waiting up to {minutes} minutes for {} to be accepted",
+            cfg.watch
+        ),
+        data: json!({"minutes": minutes, "watch": cfg.watch}),
+        flow: Flow::Wait {
+            seconds: i64::try_from(minutes.saturating_mul(60)).unwrap_or(i64::MAX),
+        },
+    }
+}
+
+/// `sla` after its time: within the SLA when the watched delivery (`status`) was accepted and
+/// the owner field is set; otherwise the run is re-routed to the fallback owner and
+/// `event.sla_breached` is set for the steps that follow.
+pub fn sla_verdict(cfg: &SlaConfig, st: &mut RunState, status: Option<DeliveryStatus>) -> Done {
+    let field = cfg.assign_to.as_deref().unwrap_or("owner");
+    let minutes = sla_minutes(cfg, st);
+    let owner = path(&st.event, field)
+        .and_then(Value::as_str)
+        .filter(|o| !o.trim().is_empty())
+        .map(str::to_string);
+    let accepted = status == Some(DeliveryStatus::Delivered);
+    let state = status.map_or("not made", |s| s.as_str());
+    let Some(obj) = st.event.as_object_mut() else {
+        return Done::stop(
+            RunStatus::Failed,
+            Decision::Failed,
+            "the input is not an object",
+        );
+    };
+    if accepted && owner.is_some() {
+        obj.insert("sla_breached".into(), Value::Bool(false));
+        return Done::go(
+            Decision::Passed,
+            format!("{} was accepted within {minutes} minutes", cfg.watch),
+            json!({"watch": cfg.watch, "delivery": state, "owner": owner}),
+        );
+    }
+    let fallback = param_str(&st.params, cfg.fallback_owner_from_param.as_ref())
+        .or_else(|| cfg.fallback_owner.clone())
+        .unwrap_or_else(|| "unassigned".into());
+    let why = if accepted {
+        format!("no {field} was set")
+    } else {
+        format!("{} was not accepted (delivery {state})", cfg.watch)
+    };
+    let previous = owner.clone().unwrap_or_else(|| "nobody".into());
+    obj.insert("previous_owner".into(), Value::String(previous.clone()));
+    obj.insert(field.to_string(), Value::String(fallback.clone()));
+    obj.insert("sla_breached".into(), Value::Bool(true));
+    obj.insert("sla_minutes".into(), json!(minutes));
+    Done::go(
+        Decision::Routed,
+        format!(
+            "SLA of {minutes} minutes breached: {why}; re-routed from {previous} to {fallback}"
+        ),
+        json!({"watch": cfg.watch, "delivery": state, "from": previous, "to": fallback,
+               "breached": true}),
+    )
+}
+
+/// The string in the parameter named `name`, if the step names one.
+fn param_str(params: &Value, name: Option<&String>) -> Option<String> {
+    name.and_then(|p| params.get(p))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Fills `{{event.x}}` / `{{params.x}}` placeholders of a message.
