@@ -31,6 +31,9 @@ pub struct Model {
     /// Who started a manual run (`startRun`); nobody for event and scheduled runs. Never the
     /// one who approves it (four eyes).
     pub started_by: Option<String>,
+    /// The template version the run started on: a run in flight when its workflow moves to a
+    /// newer version finishes on this one.
+    pub template_version: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

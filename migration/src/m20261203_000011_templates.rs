@@ -1,4 +1,5 @@
-//! Templates that do their job: who started a manual run (four eyes on its approvals), and where
+//! Templates that do their job: who started a manual run (four eyes on its approvals), the
+//! template version a run started on (it finishes on it after a migration), and where
 //! a suppression came from (`graphql` by a person, `ingest` from an unsubscribe or a consent
 //! withdrawal).
 use sea_orm_migration::{prelude::*, schema::*};
@@ -10,6 +11,7 @@ pub struct Migration;
 enum Runs {
     Table,
     StartedBy,
+    TemplateVersion,
 }
 
 #[derive(DeriveIden)]
@@ -27,6 +29,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Runs::Table)
                     .add_column(string_len_null(Runs::StartedBy, 200))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Runs::Table)
+                    .add_column(string_len_null(Runs::TemplateVersion, 64))
                     .to_owned(),
             )
             .await?;

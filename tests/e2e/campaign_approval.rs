@@ -12,17 +12,17 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-const START: &str = "mutation($i: Int!, $in: JSON) { startRun(instance: $i, input: $in) {
+pub const START: &str = "mutation($i: Int!, $in: JSON) { startRun(instance: $i, input: $in) {
     id instance status detail startedBy } }";
-const APPROVE: &str = "mutation($r: Int!) { approveRun(id: $r) { status detail } }";
+pub const APPROVE: &str = "mutation($r: Int!) { approveRun(id: $r) { status detail } }";
 const RUN: &str = "query($i: Int!) { runs(instance: $i) { id status step detail startedBy } }";
 
-fn alice(app: &TestApp) -> String {
+pub fn alice(app: &TestApp) -> String {
     app.token_in("alice", &["marketer"], "marketing")
 }
 
 /// A segment record as the segment contract describes it, sent through ingestion.
-async fn send_segment(app: &TestApp, id: &str, members: u64, status: &str) {
+pub async fn send_segment(app: &TestApp, id: &str, members: u64, status: &str) {
     let key = write_key(app, &["segment"]).await;
     let (code, body) = post_events(
         app,
@@ -77,14 +77,14 @@ async fn campaign(app: &TestApp, rx: &Receiver, params: Value) -> i64 {
     id
 }
 
-fn params(channel: &str) -> Value {
+pub fn params(channel: &str) -> Value {
     json!({
         "campaign_name": "Spring launch", "segment_id": "emea-trial", "channel": channel,
         "send_at": "2027-03-01T09:00:00Z", "max_audience": 5000
     })
 }
 
-async fn run_of(app: &TestApp, instance: i64, run: i64) -> Value {
+pub async fn run_of(app: &TestApp, instance: i64, run: i64) -> Value {
     let body = app
         .gql(
             &app.token("carol", &["compliance"]),
@@ -99,7 +99,7 @@ async fn run_of(app: &TestApp, instance: i64, run: i64) -> Value {
 }
 
 /// Waits until run `run` is in `status` at `step`; returns it.
-async fn reaches(
+pub async fn reaches(
     app: &TestApp,
     instance: i64,
     run: i64,
@@ -122,7 +122,7 @@ async fn reaches(
     last
 }
 
-async fn start(app: &TestApp, token: &str, instance: i64, input: Value) -> i64 {
+pub async fn start(app: &TestApp, token: &str, instance: i64, input: Value) -> i64 {
     let body = app
         .gql(token, START, json!({ "i": instance, "in": input }))
         .await;
@@ -132,7 +132,7 @@ async fn start(app: &TestApp, token: &str, instance: i64, input: Value) -> i64 {
 }
 
 /// The text of each chat message the receiver got.
-fn chat_texts(rx: &Receiver) -> Vec<String> {
+pub fn chat_texts(rx: &Receiver) -> Vec<String> {
     rx.seen()
         .iter()
         .map(|s| s.body["text"].as_str().unwrap_or_default().to_string())

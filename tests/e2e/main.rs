@@ -28,6 +28,7 @@ mod introspection;
 mod lead_routing;
 mod lifecycle_messaging;
 mod lineage;
+mod migrate;
 mod multiprocess;
 mod ops;
 mod ownership;

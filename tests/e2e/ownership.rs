@@ -245,6 +245,9 @@ fn table(o: &Owned, role: &str) -> HashMap<&'static str, Entry> {
             query: "mutation($id: Int!) { resumeInstance(id: $id) { id } }", variables: id.clone() }),
         ("retireInstance", Entry { checks: workflow("retire"),
             query: "mutation($id: Int!) { retireInstance(id: $id) { id } }", variables: id.clone() }),
+        ("migrateInstance", entry(
+            &[("workflow:gated-walk", "retire", other), ("catalog:template:gated-walk", "instantiate", "none")],
+            "mutation($id: Int!) { migrateInstance(instance: $id, toVersion: \"9.9.9\") { applied } }", id.clone())),
         ("startRun", Entry { checks: workflow("run"),
             query: "mutation($id: Int!) { startRun(instance: $id) { id } }", variables: id.clone() }),
         ("runInstanceNow", Entry { checks: workflow("run"),

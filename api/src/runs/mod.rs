@@ -81,14 +81,14 @@ pub async fn decide(
             row.status.as_str()
         )));
     }
-    let version = catalog::version(
-        &state.db,
-        Kind::Template,
-        &inst.template,
-        &inst.template_version,
-    )
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("template version {}", inst.template_version)))?;
+    // The version the run started on (it finishes on it after a migration).
+    let run_version = row
+        .template_version
+        .clone()
+        .unwrap_or_else(|| inst.template_version.clone());
+    let version = catalog::version(&state.db, Kind::Template, &inst.template, &run_version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("template version {run_version}")))?;
     let def = crate::catalog::definitions::template(&version.definition)?;
     let index = def
         .steps
@@ -327,6 +327,7 @@ pub async fn start(
         started_at: Set(now),
         input: Set(Some(text)),
         started_by: Set(Some(actor.sub.clone())),
+        template_version: Set(Some(row.template_version.clone())),
         ..Default::default()
     }
     .insert(&tx)

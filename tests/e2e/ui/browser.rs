@@ -305,6 +305,7 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
     ui.sign_out().await;
     ui.sign_in_as("marketer").await;
     marketer_sees_the_deprecation(&ui, instance, &sunset).await;
+    move_offer_previews_the_new_version(&ui, instance).await;
     run_the_scheduled_workflow_now(&ui, &app, scheduled).await;
     start_a_manual_workflow(&ui, &app, chat).await;
 
@@ -755,4 +756,26 @@ async fn start_a_manual_workflow(ui: &Ui<'_>, app: &TestApp, chat: i64) {
     )
     .await;
     ui.page("20b-started-campaign").await;
+}
+
+/// The deprecation banner on a workflow offers "Move to v2.0.0" with a preview of what changes.
+async fn move_offer_previews_the_new_version(ui: &Ui<'_>, instance: i64) {
+    ui.goto(&format!("/workflows/{instance}")).await;
+    ui.wait("#move-version").await;
+    let label = ui
+        .js("return document.querySelector('#move-version').textContent;")
+        .await;
+    assert_eq!(label, "Move to v2.0.0");
+    ui.wait("#move-version").await.click().await.expect("move");
+    ui.wait("#move-preview").await;
+    ui.wait("#move-confirm").await;
+    let text = ui
+        .js("return document.querySelector('#move-preview').textContent;")
+        .await;
+    assert!(
+        text.as_str()
+            .is_some_and(|t| t.contains("Moving from 1.0.0 to 2.0.0")),
+        "{text}"
+    );
+    ui.page("17b-move-to-new-version").await;
 }

@@ -10,6 +10,7 @@ import { runSparkline, stackedBar } from '../charts.js';
 import { NOTICE, noticeBanner } from '../deprecation.js';
 import { cronText } from '../flows.js';
 import { offerStart } from '../start_run.js';
+import { offerMove } from '../migrate_offer.js';
 
 const INSTANCE = `{ instances { id name template templateVersion owner ownerTeam status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
 const ACTIONS = {
@@ -81,6 +82,7 @@ export async function render(main, ctx) {
     offerRunNow(inst, t, runNowHost, status, redraw);
     offerStart(inst, t, runNowHost, status, redraw);
     if (t.notice) replace(deprecation, noticeBanner(t.notice, { lifecycle: t.lifecycle, intro: `This workflow uses ${inst.template} ${inst.templateVersion}.` }));
+    if (t.notice) offerMove(inst, deprecation);
   }).catch(() => {});
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link('/workflows', 'My workflows'), ' › ', inst.name),
