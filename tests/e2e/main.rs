@@ -34,6 +34,7 @@ mod ops;
 mod ownership;
 mod ownership_cases;
 mod policy;
+mod primitives;
 mod rate_limits;
 mod readme_tour;
 mod receiver;
