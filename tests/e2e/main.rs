@@ -8,6 +8,7 @@ mod auth;
 mod auth_keys;
 mod campaign_approval;
 mod catalog;
+mod catalog_diff;
 mod cli;
 mod cli_edges;
 mod connections;
