@@ -171,7 +171,7 @@ function runItem(run) {
     }
   });
   return h('li', { class: `run ${outcome(run.status)}` },
-    h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt), run.eventId ? h('span', { class: 'muted' }, ` · event ${run.eventId}`) : h('span', { class: 'muted' }, ' · scheduled'),
+    h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt), run.eventId ? h('span', { class: 'muted' }, ` · event ${run.eventId}`) : h('span', { class: 'muted' }, run.startedBy ? ` · started by ${run.startedBy}` : ' · scheduled'),
       run.latencyMs != null ? h('span', { class: 'muted' }, ` · ${run.latencyMs} ms`) : null,
       run.step ? h('span', { class: 'muted' }, ` · last step ${run.step}`) : null, ' ', more),
     run.detail ? h('p', { class: 'run-detail' }, run.detail) : null,
