@@ -174,6 +174,11 @@ pub enum CatalogCommand {
     /// Validate and apply every catalog file in DIR (connectors/, contracts/, templates/),
     /// all or nothing.
     Apply { dir: PathBuf },
+    /// Print what `catalog apply DIR` would change — new versions, lifecycle differences,
+    /// compatibility verdicts of new contract versions with the consumers they break — without
+    /// writing anything. Exit 1 when something would break (apply would refuse, or a consumer
+    /// would break), so a pull request on the catalog can be gated.
+    Diff { dir: PathBuf },
 }
 
 /// Entry point of the binary.
@@ -263,6 +268,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.unchanged
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog {
+            command: CatalogCommand::Diff { dir },
+        } => {
+            let docs = seed::load_dir(&dir)?;
+            let db = crate::db::open_existing(&config.database_url)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let report = seed::diff(&db, &docs).await?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!(
+                "{} new, {} unchanged, {} lifecycle changes, {} breaking",
+                report.new_versions, report.unchanged, report.lifecycle_changes, report.breaking
+            );
+            Ok(if report.breaking > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -19,6 +19,7 @@ mod lineage;
 mod live;
 mod me;
 mod runs;
+mod suppressions;
 mod ui_explain;
 mod write_keys;
 
@@ -44,6 +45,7 @@ pub struct QueryRoot(
     contracts::ContractsQuery,
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
+    suppressions::SuppressionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -56,6 +58,7 @@ pub struct MutationRoot(
     alerts::AlertMutation,
     deprecations::DeprecationMutation,
     write_keys::WriteKeyMutation,
+    suppressions::SuppressionMutation,
 );
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscription>;

@@ -228,6 +228,9 @@ async fn commit_group(
             }
         }
     }
+    // Unsubscribes and consent withdrawals feed the suppression lists (`crate::suppressions`).
+    let stored_ids: HashSet<&str> = stored_per.iter().flatten().map(|s| s.id).collect();
+    crate::suppressions::feed_ingested(&*tx, batches, &stored_ids).await?;
     tx.commit().await?;
     if let Some(engine) = engine {
         engine.hand_over(claimed);
