@@ -164,6 +164,8 @@ struct FileConfig {
     execution: Option<ExecutionConfig>,
     teams: Option<BTreeMap<String, String>>,
     rate_limit: Option<crate::ratelimit::RateLimitConfig>,
+    retention: Option<crate::governance::retention::RetentionConfig>,
+    approvals: Option<crate::governance::approvals::ApprovalConfig>,
 }
 
 /// `[execution]`: how workers claim jobs and reach destinations (owned by the worker crate).
@@ -190,6 +192,10 @@ pub struct Config {
     pub teams: BTreeMap<String, String>,
     /// Requests per write key and per subject (`ratelimit`).
     pub rate_limit: crate::ratelimit::RateLimitConfig,
+    /// How long each data class is kept, and the shortest retention allowed.
+    pub retention: crate::governance::retention::RetentionConfig,
+    /// How long policy-required approvals stay valid.
+    pub approvals: crate::governance::approvals::ApprovalConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -258,6 +264,16 @@ impl Config {
             execution: execution_config(file.execution)?,
             teams: teams_config(file.teams.unwrap_or_default())?,
             rate_limit: file.rate_limit.unwrap_or_default(),
+            retention: {
+                let r = file.retention.unwrap_or_default();
+                r.check().map_err(anyhow::Error::msg)?;
+                r
+            },
+            approvals: {
+                let a = file.approvals.unwrap_or_default();
+                a.expire_after_seconds().map_err(anyhow::Error::msg)?;
+                a
+            },
         })
     }
 

@@ -18,6 +18,7 @@ pub mod db;
 pub mod deprecations;
 pub mod error;
 pub mod fsutil;
+pub mod governance;
 pub mod graphql;
 pub mod health;
 pub mod http;

@@ -14,21 +14,27 @@
 //! the relation.
 //!
 //! The files are polled every second; a changed, valid policy replaces the old one atomically, a
-//! broken edit is logged and ignored while the last good policy stays in force. Requests read the
-//! current enforcer under a read lock only long enough to clone an `Arc`.
+//! broken edit — one that does not parse, or one that would lock every administrator out — is
+//! refused while the last good policy stays in force. Requests read the current enforcer under a
+//! read lock only long enough to clone an `Arc`. When the policy is governed by a database
+//! ([`Policy::govern`]), a reload is an activation recorded there (`governance`): audited with
+//! the diff, running workflows re-evaluated, and every process converging on the newest version.
 
 use crate::auth::Subject;
 use crate::error::{ApiError, ApiResult};
+use sea_orm::DatabaseConnection;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
+mod admins;
 mod files;
 mod loaded;
 
+pub use admins::{ADMIN_PROBES, administrators};
 pub use files::{PolicyCase, SCOPES, parse_policy, read_cases};
 pub use loaded::obj_match;
-use loaded::{Loaded, fingerprint, load};
+use loaded::{Loaded, fingerprint, load, load_texts};
 
 pub const MODEL_FILE: &str = "model.conf";
 pub const POLICY_FILE: &str = "policy.csv";
@@ -116,20 +122,57 @@ fn team_name(team: &Option<String>) -> Option<&str> {
 pub struct Policy {
     dir: PathBuf,
     current: RwLock<Arc<Loaded>>,
+    /// The database that governs this policy: reloads become activations recorded there.
+    governed: OnceLock<DatabaseConnection>,
+    /// Serialises reloads in this process; holds the fingerprint of the files last looked at.
+    reloading: tokio::sync::Mutex<[u8; 32]>,
 }
+
+/// A policy edit the reload refused: the last good policy stays in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The version the refused files would have had (their content hash).
+    pub version: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 impl Policy {
     /// Loads and validates the policy in `dir`; fails with the file, line and rule on error.
     pub async fn load(dir: &Path) -> anyhow::Result<Self> {
         let loaded = load(dir).await?;
-        Ok(Self {
+        Ok(Self::of(dir, loaded))
+    }
+
+    /// A policy built from the texts of `model.conf` and `policy.csv` (a stored version).
+    pub async fn from_texts(dir: &Path, model: &str, policy: &str) -> anyhow::Result<Self> {
+        let loaded = load_texts(model.to_string(), policy.to_string()).await?;
+        Ok(Self::of(dir, loaded))
+    }
+
+    fn of(dir: &Path, loaded: Loaded) -> Self {
+        Self {
             dir: dir.to_path_buf(),
+            reloading: tokio::sync::Mutex::new(loaded.fingerprint),
             current: RwLock::new(Arc::new(loaded)),
-        })
+            governed: OnceLock::new(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Puts this policy under `db`: from now on a reload is an activation recorded there.
+    pub fn govern(&self, db: DatabaseConnection) {
+        let _ = self.governed.set(db);
     }
 
     /// The version of the policy in force: the first 16 hex digits of its content hash.
@@ -137,11 +180,51 @@ impl Policy {
         hex::encode(&self.snapshot().fingerprint[..8])
     }
 
+    /// The full content hash (hex) of the policy in force.
+    pub fn hash(&self) -> String {
+        hex::encode(self.snapshot().fingerprint)
+    }
+
+    /// The texts of `model.conf` and `policy.csv` in force.
+    pub fn texts(&self) -> (String, String) {
+        let s = self.snapshot();
+        (s.model_text.clone(), s.policy_text.clone())
+    }
+
+    /// The rules in force, with their line numbers.
+    pub fn rules(&self) -> Vec<(usize, Vec<String>)> {
+        self.snapshot().lines.clone()
+    }
+
+    /// Replaces the policy in force with `other`'s (an activation, or a version another process
+    /// activated).
+    pub fn install_from(&self, other: &Policy) {
+        let loaded = other.snapshot();
+        match self.current.write() {
+            Ok(mut guard) => *guard = loaded,
+            Err(poisoned) => *poisoned.into_inner() = loaded,
+        }
+    }
+
     fn snapshot(&self) -> Arc<Loaded> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// Every subject named in the rules: `role:…`, `user:…` and the special subjects (`flows`).
+    pub fn subjects(&self) -> Vec<String> {
+        let loaded = self.snapshot();
+        let mut out: Vec<String> = loaded
+            .lines
+            .iter()
+            .flat_map(|(_, f)| f.iter().skip(1).take(if f[0] == "g" { 2 } else { 1 }))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Decides whether `subject` may perform `act` on `obj`, an object nobody owns.
@@ -178,9 +261,12 @@ impl Policy {
                 }
                 // Denied with a matching rule: an explicit deny, which overrides everything.
                 Ok((false, rules)) if !rules.is_empty() => {
+                    let rule = loaded
+                        .deny_rule(sub, obj, act, rel)
+                        .unwrap_or_else(|| loaded.describe(rules.first()));
                     return Decision {
                         allowed: false,
-                        rule: Some(loaded.describe(rules.first())),
+                        rule: Some(rule),
                     };
                 }
                 Ok((false, _)) => {}
@@ -249,18 +335,9 @@ impl Policy {
 
     /// The roles that would be allowed `act` on `obj` when standing in `rel` to its owner.
     pub fn roles_allowed_rel(&self, obj: &str, act: &str, rel: Relation) -> Vec<String> {
-        let loaded = self.snapshot();
-        let mut roles: Vec<String> = loaded
-            .lines
-            .iter()
-            .flat_map(|(_, f)| f.iter().skip(1).take(if f[0] == "g" { 2 } else { 1 }))
-            .filter(|s| s.starts_with("role:"))
-            .cloned()
-            .collect();
-        roles.sort();
-        roles.dedup();
-        roles
+        self.subjects()
             .into_iter()
+            .filter(|s| s.starts_with("role:"))
             .filter(|r| {
                 self.decide_for_rel(std::slice::from_ref(r), obj, act, rel)
                     .allowed
@@ -269,21 +346,45 @@ impl Policy {
             .collect()
     }
 
-    /// Reloads if the files changed. `Ok(true)` when a new policy is now in force.
+    /// Reloads if the files changed since they were last looked at. `Ok(true)` when a new policy
+    /// is now in force; `Err` (a [`Refused`] for a policy that would lock every administrator
+    /// out) when the edit was refused and the last good policy stays in force. Governed by a
+    /// database, the new policy is activated there first (audited, workflows re-evaluated).
     pub async fn reload_if_changed(&self) -> anyhow::Result<bool> {
+        let mut seen = self.reloading.lock().await;
         let fingerprint = fingerprint(&self.dir)?;
-        if fingerprint == self.snapshot().fingerprint {
+        if fingerprint == *seen {
             return Ok(false);
         }
-        let loaded = load(&self.dir).await?;
-        match self.current.write() {
-            Ok(mut guard) => *guard = Arc::new(loaded),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
+        if fingerprint == self.snapshot().fingerprint {
+            *seen = fingerprint;
+            return Ok(false);
+        }
+        // A refused edit is looked at again only once the files change again.
+        *seen = fingerprint;
+        let proposed = Policy::of(&self.dir, load(&self.dir).await?);
+        admins::check_lockout(self, &proposed).map_err(|reason| Refused {
+            version: proposed.version(),
+            reason,
+        })?;
+        match self.governed.get() {
+            Some(db) => {
+                let source = self.dir.display().to_string();
+                let activated =
+                    crate::governance::activate(db, self, self, &proposed, &source).await;
+                if let Err(e) = activated {
+                    // Not the edit's fault: try again at the next look.
+                    *seen = [0; 32];
+                    anyhow::bail!("activating the new policy: {e}");
+                }
+            }
+            None => self.install_from(&proposed),
         }
         Ok(true)
     }
 
-    /// Polls the policy files every second until the process ends.
+    /// Polls the policy files every second until the process ends (ungoverned policies; a
+    /// governed one is watched by `governance::spawn`).
     pub fn spawn_watcher(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut last_error: Option<String> = None;

@@ -28,6 +28,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
     let db = db::connect(&config.database_url).await?;
     db::migrate(&db).await?;
+    let policy = Policy::load(&config.policy_dir).await.map_err(|e| {
+        anyhow::anyhow!(
+            "policy in {}: {e:#} (run from the repository root or pass --policy-dir)",
+            config.policy_dir.display()
+        )
+    })?;
+    // The version in force is recorded before anything else is audited under it.
+    crate::governance::startup(&db, &policy).await?;
     if let Some(report) = catalog::seed::seed_if_empty(&db, config.catalog_dir.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("seeding the built-in catalog: {e}"))?
@@ -37,12 +45,6 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
             "seeded the built-in catalog"
         );
     }
-    let policy = Policy::load(&config.policy_dir).await.map_err(|e| {
-        anyhow::anyhow!(
-            "policy in {}: {e:#} (run from the repository root or pass --policy-dir)",
-            config.policy_dir.display()
-        )
-    })?;
     let auth = Authenticator::from_config(&config)?;
     let secrets = Arc::new(crate::connections::load_secret_box(&config.data_dir)?);
     let net = worker::net::NetPolicy::new(&config.execution.outbound_allow)
@@ -91,7 +93,8 @@ pub async fn engine(
     worker::Engine::new(db, secrets, config.execution.clone()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Serves `app` on `listener` until `shutdown` turns true: the API, the policy watcher, and —
+/// Serves `app` on `listener` until `shutdown` turns true: the API, the governance loop (policy
+/// reloads and versions), and —
 /// when the app has an engine — the workers and the audit checkpointer. In-flight requests
 /// finish; in-flight jobs get `grace`.
 pub async fn run(
@@ -101,7 +104,7 @@ pub async fn run(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let state = app.state.clone();
-    Arc::clone(&state.policy).spawn_watcher();
+    crate::governance::spawn(state.clone());
     let execution = match &state.engine {
         Some(engine) => {
             let signer = Signer::load_or_create(&state.config.audit_key_file)?;

@@ -28,6 +28,9 @@ pub struct Model {
     pub request_id: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The policy version in force when the entry was written (`None`: written before policy
+    /// versions were recorded). Covered by the hash when present.
+    pub policy_version: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

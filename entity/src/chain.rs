@@ -29,6 +29,8 @@ pub struct EntryFields<'a> {
     pub after: Option<&'a str>,
     pub request_id: &'a str,
     pub prev_hash: &'a str,
+    /// Hashed only when present, so entries written before versions were recorded verify.
+    pub policy_version: Option<&'a str>,
 }
 
 impl<'a> EntryFields<'a> {
@@ -46,13 +48,14 @@ impl<'a> EntryFields<'a> {
             after: row.after.as_deref(),
             request_id: &row.request_id,
             prev_hash: &row.prev_hash,
+            policy_version: row.policy_version.as_deref(),
         }
     }
 
     /// The entry's hash, hex-encoded.
     pub fn hash(&self) -> String {
         let opt = |v: Option<&str>| v.map_or(Value::Null, |s| Value::String(s.to_owned()));
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "seq": self.seq,
             "at": self.at,
             "actor": self.actor,
@@ -64,6 +67,9 @@ impl<'a> EntryFields<'a> {
             "after": opt(self.after),
             "request_id": self.request_id,
         });
+        if let (Some(v), Some(map)) = (self.policy_version, doc.as_object_mut()) {
+            map.insert("policy_version".into(), Value::String(v.to_owned()));
+        }
         let mut h = Sha256::new();
         h.update(DOMAIN);
         h.update(canonical_json(&doc).as_bytes());
@@ -118,6 +124,7 @@ mod tests {
             after: Some("{\"a\":1}"),
             request_id: "r1",
             prev_hash: prev,
+            policy_version: None,
         }
     }
 
@@ -146,6 +153,13 @@ mod tests {
             base,
             fields(GENESIS_HASH).hash(),
             "hashing is deterministic"
+        );
+        let mut other = fields(GENESIS_HASH);
+        other.policy_version = Some("0123456789abcdef");
+        assert_ne!(
+            base,
+            other.hash(),
+            "the policy version is covered when present"
         );
     }
 }

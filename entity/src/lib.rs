@@ -7,6 +7,7 @@
 //! to hash them.
 
 pub mod alert;
+pub mod approval;
 pub mod audience_member;
 pub mod audit_checkpoint;
 pub mod audit_entry;
@@ -23,9 +24,12 @@ pub mod delivery;
 pub mod deprecation;
 pub mod documents;
 pub mod event;
+pub mod governance_lease;
 pub mod instance;
 pub mod notification;
 pub mod outbox;
+pub mod policy_version;
+pub mod retention_setting;
 pub mod run;
 pub mod status;
 pub mod suppression;

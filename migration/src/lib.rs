@@ -15,6 +15,7 @@ mod m20261201_000009_engine;
 mod m20261202_000001_health;
 mod m20261202_000002_alerts;
 mod m20261203_000011_templates;
+mod m20261203_000001_governance;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_health::Migration),
             Box::new(m20261202_000002_alerts::Migration),
             Box::new(m20261203_000011_templates::Migration),
+            Box::new(m20261203_000001_governance::Migration),
         ]
     }
 }

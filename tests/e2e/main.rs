@@ -3,6 +3,7 @@
 //! command line.
 
 mod alerts;
+mod approvals;
 mod audit;
 mod auth;
 mod auth_keys;
@@ -16,6 +17,7 @@ mod contracts;
 mod data_visibility;
 mod deprecations;
 mod durability;
+mod erasure;
 mod execution;
 mod fault_run;
 mod graphiql;
@@ -37,9 +39,12 @@ mod ownership_cases;
 mod policy;
 mod policy_interop;
 mod primitives;
+mod policy_reach;
+mod policy_versions;
 mod rate_limits;
 mod readme_tour;
 mod receiver;
+mod retention;
 mod segment;
 mod smoke;
 mod smtp;

@@ -263,6 +263,13 @@ fn table(o: &Owned, role: &str) -> HashMap<&'static str, Entry> {
             query: "mutation($id: Int!) { acknowledgeAlert(id: $id) { id } }", variables: json!({ "id": o.alert }) }),
         ("snoozeAlert", Entry { checks: workflow("alert"),
             query: "mutation($id: Int!) { snoozeAlert(id: $id, minutes: 30) { id } }", variables: json!({ "id": o.alert }) }),
+        ("rebindInstance", Entry { checks: workflow("rebind"),
+            query: "mutation($id: Int!, $c: [SlotBinding!]!) { rebindInstance(id: $id, connections: $c) { id } }",
+            variables: json!({ "id": o.instance, "c": [{ "slot": "hook", "connection": o.webhook }] }) }),
+        ("setRetention", entry(&[("retention:settings", "set", "none")],
+            "mutation { setRetention(dataClass: EVENTS, days: 400) { days } }", json!({}))),
+        ("eraseContact", entry(&[("contact:data", "erase", "none")],
+            "mutation { eraseContact(email: \"nobody-walks@example.com\") { subject } }", json!({}))),
     ])
 }
 

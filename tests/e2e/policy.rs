@@ -13,7 +13,7 @@ const VIEWER_MAY_PUBLISH: &str =
 const GRANT: &str = "p, role:viewer, catalog:template:alerting, publish, any, allow\n";
 
 /// Runs `switchyard --policy-dir DIR ARGS…` (no database involved).
-fn policy_cli(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn policy_cli(dir: &Path, args: &[&str]) -> Output {
     let data = tempfile::tempdir().expect("data dir");
     std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("--data-dir")
@@ -32,7 +32,7 @@ fn explain(args: &[&str]) -> (Option<i32>, String) {
 }
 
 /// A private copy of the repository's `policies/`.
-fn copy_policies() -> tempfile::TempDir {
+pub(crate) fn copy_policies() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("policy dir");
     for name in ["model.conf", "policy.csv", "tests.csv"] {
         std::fs::copy(policy_dir().join(name), dir.path().join(name)).expect("copy policy file");
@@ -40,12 +40,12 @@ fn copy_policies() -> tempfile::TempDir {
     dir
 }
 
-fn read(dir: &Path, name: &str) -> String {
+pub(crate) fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).expect("read policy file")
 }
 
 /// Replaces a file in one step, so the watcher never sees it half-written.
-fn replace(dir: &Path, name: &str, text: &str) {
+pub(crate) fn replace(dir: &Path, name: &str, text: &str) {
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, text).expect("write policy file");
     std::fs::rename(&tmp, dir.join(name)).expect("replace policy file");
@@ -73,15 +73,38 @@ async fn viewer_may_publish(app: &TestApp) -> bool {
         .unwrap_or_else(|| panic!("me.can: {body}"))
 }
 
-/// An app on a private policy copy with the file watcher running.
-async fn watched_app(policies: &Path) -> TestApp {
-    let app = spawn_with(Setup {
+/// An app on a private policy copy; the server's governance loop watches the files.
+pub(crate) async fn watched_app(policies: &Path) -> TestApp {
+    spawn_with(Setup {
         policy_dir: Some(policies.to_path_buf()),
         ..Default::default()
     })
-    .await;
-    std::sync::Arc::clone(&app.state.policy).spawn_watcher();
-    app
+    .await
+}
+
+/// Refused policy edits, as the audit log records them (`policy.reload`, denied).
+pub(crate) async fn refusals(app: &TestApp) -> Vec<serde_json::Value> {
+    audit_entries(app, "policy.reload")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "denied")
+        .collect()
+}
+
+/// Waits until the reload has refused one more edit than `before`.
+pub(crate) async fn refused_once_more(app: &TestApp, before: usize) -> serde_json::Value {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut last = refusals(app).await;
+        if last.len() > before {
+            return last.pop().unwrap_or_default();
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the broken edit must be refused and audited: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -306,8 +329,15 @@ async fn policy_edits_take_effect_without_restart_and_broken_edits_are_ignored()
 
     // A 5-field rule (no scope): the whole file is rejected, including the removal of the grant.
     let broken = format!("{original}p, role:viewer, catalog:template:alerting, publish, allow\n");
+    let before = refusals(&app).await.len();
     replace(dir.path(), "policy.csv", &broken);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refusal = refused_once_more(&app, before).await;
+    assert!(
+        refusal["after"]["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("policy.csv:")),
+        "the refusal names the file and line: {refusal}"
+    );
     assert!(
         viewer_may_publish(&app).await,
         "the last good policy stays in force"
@@ -336,8 +366,9 @@ async fn broken_model_keeps_the_last_good_policy(broken_model: &str) {
     let app = watched_app(dir.path()).await;
     assert!(viewer_may_publish(&app).await, "grant in force at start");
 
+    let before = refusals(&app).await.len();
     replace(dir.path(), "model.conf", broken_model);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    refused_once_more(&app, before).await;
     assert!(
         viewer_may_publish(&app).await,
         "the last good policy must stay in force; the broken model.conf was loaded instead"

@@ -44,6 +44,8 @@ pub struct Engine {
     pub health: Health,
     /// Changes to runs and deliveries, for live views.
     pub changes: Arc<crate::changes::Bus>,
+    /// The policy version in force, as last read from the database.
+    pub policy: crate::policy::PolicyClock,
     /// Jobs this process holds (queued locally, waiting or running): id → (claims, lease end).
     held: Mutex<HashMap<i64, (i32, i64)>>,
     /// Steps jobs staged claimed by this process, waiting for its run consumer.
@@ -77,6 +79,7 @@ impl Engine {
             connectors: ConnectorCache::default(),
             lanes,
             health: Health::default(),
+            policy: crate::policy::PolicyClock::default(),
             held: Mutex::default(),
             handed_over: Mutex::default(),
             fresh: Mutex::default(),

@@ -5,7 +5,9 @@
 //! network guard in `net`).
 //!
 //! It never consults the policy engine: what may flow where was decided by the control plane
-//! and is stored with each instance as data (`entity::documents::flow`). Both `switchyard serve`
+//! and is stored with each instance as data (`entity::documents::flow`), with the policy version
+//! it was decided under; a delivery goes out only under a decision of the version in force
+//! (`policy`). Both `switchyard serve`
 //! and `switchyard worker` call [`run`].
 
 pub mod alerts;
@@ -19,6 +21,7 @@ pub mod engine;
 pub mod health;
 pub mod jobs;
 pub mod net;
+pub mod policy;
 pub mod queue;
 pub mod retry;
 pub mod runs;

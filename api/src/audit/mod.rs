@@ -4,8 +4,10 @@
 //! Every mutation calls [`record`] inside its own write transaction, so the change and its entry
 //! commit or roll back together. [`record`] first bumps the single `audit_head` row, which takes a
 //! row lock on PostgreSQL (and the database write lock on SQLite): concurrent writers, in one
-//! process or many, append one at a time and the chain stays linear. Denied attempts are recorded
-//! by [`record_denied`] in a transaction of their own. Signed checkpoints live in `checkpoint`.
+//! process or many, append one at a time and the chain stays linear. Each entry records the
+//! policy version in force (the newest row of `policy_versions`, read under that lock). Denied
+//! attempts are recorded by [`record_denied`] in a transaction of their own. Signed checkpoints
+//! live in `checkpoint`.
 
 mod checkpoint;
 
@@ -102,6 +104,18 @@ pub async fn record_denied(
     Ok(seq)
 }
 
+/// Records a refused change with what was refused (`after`), in its own transaction.
+pub async fn record_refused(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    change: Change,
+) -> Result<i64, DbErr> {
+    let tx = crate::db::begin_write(db).await?;
+    let seq = append(&tx, actor, change, "denied").await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
 async fn append(
     tx: &DatabaseTransaction,
     actor: &Actor,
@@ -143,6 +157,7 @@ async fn append_many(
             DbErr::RecordNotFound("audit_head row 1 (migrations not applied?)".into())
         })?;
     let first = head.seq - i64::try_from(n).unwrap_or(i64::MAX) + 1;
+    let policy_version = crate::governance::versions::active_version(tx).await?;
     let mut prev = head.hash.clone();
     let mut rows = Vec::with_capacity(n);
     let mut seqs = Vec::with_capacity(n);
@@ -164,6 +179,7 @@ async fn append_many(
             after: after.as_deref(),
             request_id: &actor.request_id,
             prev_hash: &prev,
+            policy_version: policy_version.as_deref(),
         };
         let hash = fields.hash();
         rows.push(audit_entry::ActiveModel {
@@ -179,6 +195,7 @@ async fn append_many(
             request_id: Set(actor.request_id.clone()),
             prev_hash: Set(prev.clone()),
             hash: Set(hash.clone()),
+            policy_version: Set(policy_version.clone()),
         });
         prev = hash;
         seqs.push(seq);
@@ -290,6 +307,9 @@ pub struct ExportedEntry {
     pub request_id: String,
     pub prev_hash: String,
     pub hash: String,
+    /// The policy version in force when the entry was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 impl From<audit_entry::Model> for ExportedEntry {
@@ -308,6 +328,7 @@ impl From<audit_entry::Model> for ExportedEntry {
             request_id: m.request_id,
             prev_hash: m.prev_hash,
             hash: m.hash,
+            policy_version: m.policy_version,
         }
     }
 }

@@ -124,6 +124,18 @@ pub enum PolicyCommand {
         #[arg(long, default_value = "none")]
         rel: String,
     },
+    /// Show what the policy files in DIR would change against the policy in force: rules added
+    /// and removed, live workflows blocked or narrowed (the fields each destination would lose),
+    /// and who would gain or lose the right to instantiate which templates, each with the
+    /// deciding rule. Exit 0 nothing blocked, 1 something live would be blocked (or the reload
+    /// would refuse it), 2 bad input.
+    Diff {
+        /// Directory with the proposed model.conf and policy.csv.
+        #[arg(long)]
+        against: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::contracts::cli::Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,4 @@
-//! `switchyard policy test` and `policy explain`.
+//! `switchyard policy test`, `policy explain` and `policy diff`.
 
 use crate::config::Config;
 use crate::policy::{self, Policy, Relation};
@@ -10,8 +10,12 @@ pub(super) async fn run_policy(
     config: &Config,
     command: PolicyCommand,
 ) -> anyhow::Result<ExitCode> {
+    if let PolicyCommand::Diff { against, format } = command {
+        return diff(config, &against, format).await;
+    }
     let engine = Policy::load(&config.policy_dir).await?;
     match command {
+        PolicyCommand::Diff { .. } => unreachable!("handled above"),
         PolicyCommand::Test => {
             let cases = policy::read_cases(&config.policy_dir)?;
             let mut failed = 0;
@@ -86,4 +90,48 @@ pub(super) async fn run_policy(
             })
         }
     }
+}
+
+/// `policy diff --against DIR`: the proposal in DIR against the version in force (the newest in
+/// the database of an existing installation, else the files of `--policy-dir`).
+async fn diff(
+    config: &Config,
+    against: &std::path::Path,
+    format: crate::contracts::cli::Format,
+) -> anyhow::Result<ExitCode> {
+    let proposed = match Policy::load(against).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --against {}: {e:#}", against.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let db = crate::db::open_existing(&config.database_url).await.ok();
+    let stored = match &db {
+        Some(db) => crate::governance::versions::newest(db).await.ok().flatten(),
+        None => None,
+    };
+    let current = match stored {
+        Some(row) => Policy::from_texts(&config.policy_dir, &row.model, &row.policy).await?,
+        None => Policy::load(&config.policy_dir).await?,
+    };
+    let impact = crate::governance::impact::impact(db.as_ref(), &current, &proposed)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match format {
+        crate::contracts::cli::Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&impact)?);
+        }
+        crate::contracts::cli::Format::Text => {
+            print!("{}", crate::governance::impact::render(&impact));
+            if db.is_none() {
+                println!("(no installation at this database: live workflows were not checked)");
+            }
+        }
+    }
+    Ok(if impact.blocking() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

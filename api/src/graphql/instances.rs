@@ -73,6 +73,11 @@ async fn readable(ctx: &Context<'_>, id: i64) -> Result<entity::instance::Model>
     Ok(row)
 }
 
+/// The GraphQL shape of an instance row.
+pub(crate) fn shape(st: &crate::state::AppState, m: entity::instance::Model) -> Instance {
+    to_graphql(st, m)
+}
+
 fn to_graphql(st: &crate::state::AppState, m: entity::instance::Model) -> Instance {
     let parse = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
     let decision = entity::documents::flow::FlowDecision::parse(&m.flows).unwrap_or_default();
@@ -159,9 +164,20 @@ impl InstanceMutation {
         Ok(to_graphql(st, row))
     }
 
-    /// Activates a pending instance; needs `approve` on the template and a different person.
+    /// Gives the approvals a pending instance needs that the caller may give (`approve` on the
+    /// policy's `approval:…` objects; `approve` on the template when the policy requires none),
+    /// never as its owner; it becomes active once none is missing.
     async fn approve_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
-        transition(ctx, id, Action::Approve).await
+        let st = state(ctx)?;
+        let row = crate::governance::approvals::approve(
+            &st.db,
+            &st.policy,
+            &st.config.approvals,
+            actor(ctx)?,
+            id,
+        )
+        .await?;
+        Ok(to_graphql(st, row))
     }
 
     /// Pauses an active instance; needs `pause` on `workflow:<template>` for its owner.

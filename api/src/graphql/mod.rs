@@ -6,18 +6,22 @@
 //! the domain services (`catalog`, `audit`) and never touch policy or tables on their own.
 
 mod alerts;
+mod approvals;
 mod audit_log;
 mod catalog;
 mod catalog_types;
 mod connections;
 mod contracts;
 mod deprecations;
+mod erasure;
 pub mod guard;
 mod health;
 mod instances;
 mod lineage;
 mod live;
 mod me;
+mod policy_versions;
+mod retention;
 mod runs;
 mod suppressions;
 mod ui_explain;
@@ -46,6 +50,9 @@ pub struct QueryRoot(
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
     suppressions::SuppressionQuery,
+    policy_versions::PolicyVersionQuery,
+    retention::RetentionQuery,
+    approvals::ApprovalQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -59,6 +66,9 @@ pub struct MutationRoot(
     deprecations::DeprecationMutation,
     write_keys::WriteKeyMutation,
     suppressions::SuppressionMutation,
+    retention::RetentionMutation,
+    erasure::ErasureMutation,
+    approvals::ApprovalMutation,
 );
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscription>;

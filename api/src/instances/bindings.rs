@@ -139,5 +139,7 @@ async fn destination(
     Ok(flows::Destination {
         category: item.category,
         data_classes,
+        connection: conn.id,
+        connector: conn.connector.clone(),
     })
 }

@@ -16,10 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Destination {
     pub category: String,
     pub data_classes: Vec<String>,
+    /// The bound connection and its connector key.
+    pub connection: i64,
+    pub connector: String,
 }
 
 /// Fields step `i` sends, with whether each is hashed on the way.
-fn sent_fields(def: &TemplateDef, i: usize) -> Vec<(String, bool)> {
+pub(crate) fn sent_fields(def: &TemplateDef, i: usize) -> Vec<(String, bool)> {
     let steps = &def.steps;
     let step = &steps[i];
     let mut out: Vec<(String, bool)> = step.reads.iter().map(|f| (f.clone(), false)).collect();
@@ -116,6 +119,7 @@ pub fn decide_all(
         };
         let flow = slots.entry(slot.to_string()).or_insert_with(|| SlotFlow {
             category: dest.category.clone(),
+            narrow: def.slots.get(slot).is_some_and(|s| s.narrow),
             ..SlotFlow::default()
         });
         for (field, hashed) in sent_fields(def, i) {

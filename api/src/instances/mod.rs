@@ -4,7 +4,8 @@
 //! usable; parameters match the template's parameter schema (errors name `params.<field>`);
 //! every slot is bound to a connection of the right category that the caller may use; every
 //! field may flow to its destination (`flows`). The decision is stored with the instance.
-//! Sensitive templates start `pending_approval` until a different person approves (four eyes).
+//! An instance the policy requires approvals of (`governance::approvals`) starts
+//! `pending_approval` until different people give them (four eyes).
 //!
 //! An instance is owned by the person who created it and their team; approving it is decided on
 //! the template (`approve`), pausing, resuming and retiring on `workflow:<template>`, each with
@@ -149,10 +150,12 @@ pub async fn instantiate(
     let dests = destinations(db, policy, Some(binder), &def, &req.bindings).await?;
     let pii = pii_classes(db, &def).await?;
     let decided = flows::decide(policy, &def, &pii, &dests)?;
-    let status = if def.sensitive {
-        "pending_approval"
-    } else {
+    // The policy says whether it needs approvals first (`governance::approvals`).
+    let needs = crate::governance::approvals::required(policy, &req.template, &def, &decided);
+    let status = if needs.is_empty() {
         "active"
+    } else {
+        "pending_approval"
     };
     let (trigger_contract, trigger_versions) = match &def.trigger {
         crate::catalog::definitions::Trigger::Event { contract, versions } => {
@@ -279,10 +282,18 @@ pub async fn transition(
             )));
         }
     };
+    // A workflow starts running again only under flows the policy in force allows.
+    let flows = match next {
+        "active" => Some(crate::governance::apply::runnable(db, policy, &row).await?),
+        _ => None,
+    };
     let tx = crate::db::begin_write(db).await?;
     let before = row.status.clone();
     let mut active: instance::ActiveModel = row.into();
     active.status = Set(next.to_string());
+    if let Some(f) = flows {
+        active.flows = Set(f.to_json());
+    }
     if action == Action::Approve {
         active.approved_by = Set(Some(actor.sub.clone()));
     }

@@ -1,10 +1,10 @@
-//! One loaded policy: the casbin enforcer built from the files, its decision cache, the
-//! fingerprint that tells a changed file from an unchanged one, and `objMatch`, the anchored
-//! object matcher the model uses. Loading validates everything first, so a broken edit never
-//! replaces a working policy.
+//! One loaded policy: the casbin enforcer built from the files (or from the texts of a version
+//! stored in the database), its decision cache, the fingerprint that tells a changed file from an
+//! unchanged one, and `objMatch`, the anchored object matcher the model uses. Loading validates
+//! everything first, so a broken edit never replaces a working policy.
 
 use super::{MODEL_FILE, POLICY_FILE, Relation, parse_policy};
-use casbin::{CoreApi, DefaultModel, Enforcer, FileAdapter, function_map::OperatorFunction};
+use casbin::{CoreApi, DefaultModel, Enforcer, StringAdapter, function_map::OperatorFunction};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -22,6 +22,9 @@ pub(super) struct Loaded {
     pub(super) fingerprint: [u8; 32],
     /// Policy lines with their line numbers, to name the deciding rule.
     pub(super) lines: Vec<(usize, Vec<String>)>,
+    /// The texts it was built from, as read.
+    pub(super) model_text: String,
+    pub(super) policy_text: String,
 }
 
 impl Loaded {
@@ -54,6 +57,34 @@ impl Loaded {
         result.map(|(ok, rule)| (ok, if rule.is_empty() { vec![] } else { vec![rule] }))
     }
 
+    /// The deny rule a denied request matched, to name why it was denied: casbin's explanation
+    /// names the first rule that matched, which can be an allow that the deny overrode. Reads the
+    /// rules the way the shipped matcher does (only to name one; deciding is casbin's).
+    pub(super) fn deny_rule(
+        &self,
+        sub: &str,
+        obj: &str,
+        act: &str,
+        rel: Relation,
+    ) -> Option<String> {
+        let roles = self.enforcer.get_role_manager();
+        let roles = roles.read();
+        self.lines
+            .iter()
+            .find(|(_, f)| {
+                f.len() == 6
+                    && f[0] == "p"
+                    && f[5] == "deny"
+                    && (f[1] == sub || roles.has_link(sub, &f[1], None))
+                    && obj_match(obj, &f[2])
+                    && (f[3] == act || f[3] == "*")
+                    && (f[4] == "any"
+                        || f[4] == rel.as_str()
+                        || (f[4] == "team" && rel == Relation::Own))
+            })
+            .map(|(line, f)| format!("{POLICY_FILE}:{line}: {}", f.join(", ")))
+    }
+
     pub(super) fn describe(&self, rule: Option<&Vec<String>>) -> String {
         let Some(rule) = rule else {
             return "(unnamed rule)".into();
@@ -69,27 +100,44 @@ impl Loaded {
     }
 }
 
-pub(super) fn fingerprint(dir: &Path) -> anyhow::Result<[u8; 32]> {
+/// The content hash of a policy: its model and rules, each prefixed with its length.
+pub(super) fn fingerprint_of(model: &[u8], policy: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    for name in [MODEL_FILE, POLICY_FILE] {
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    for bytes in [model, policy] {
         h.update((bytes.len() as u64).to_le_bytes());
-        h.update(&bytes);
+        h.update(bytes);
     }
-    Ok(h.finalize().into())
+    h.finalize().into()
+}
+
+fn read_file(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))
+}
+
+pub(super) fn fingerprint(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let model = read_file(dir, MODEL_FILE)?;
+    let policy = read_file(dir, POLICY_FILE)?;
+    Ok(fingerprint_of(model.as_bytes(), policy.as_bytes()))
 }
 
 pub(super) async fn load(dir: &Path) -> anyhow::Result<Loaded> {
-    let fingerprint = fingerprint(dir)?;
-    let policy_path = dir.join(POLICY_FILE);
-    let text = std::fs::read_to_string(&policy_path)?;
-    let lines = parse_policy(&text)?;
-    let model = DefaultModel::from_file(dir.join(MODEL_FILE))
+    let model = read_file(dir, MODEL_FILE)?;
+    let policy = read_file(dir, POLICY_FILE)?;
+    load_texts(model, policy).await
+}
+
+/// Builds a policy from the texts of `model.conf` and `policy.csv`, validating both.
+pub(super) async fn load_texts(model_text: String, policy_text: String) -> anyhow::Result<Loaded> {
+    let fingerprint = fingerprint_of(model_text.as_bytes(), policy_text.as_bytes());
+    let lines = parse_policy(&policy_text)?;
+    let model = DefaultModel::from_str(&model_text)
         .await
         .map_err(|e| anyhow::anyhow!("{MODEL_FILE}: {e}"))?;
-    let mut enforcer = Enforcer::new(model, FileAdapter::new(policy_path))
+    // The validated rules, one per line, are what casbin reads.
+    let rules: Vec<String> = lines.iter().map(|(_, f)| f.join(", ")).collect();
+    let mut enforcer = Enforcer::new(model, StringAdapter::new(rules.join("\n")))
         .await
         .map_err(|e| anyhow::anyhow!("{POLICY_FILE}: {e}"))?;
     enforcer.add_function("objMatch", OperatorFunction::Arg2(obj_match_dynamic));
@@ -102,6 +150,8 @@ pub(super) async fn load(dir: &Path) -> anyhow::Result<Loaded> {
         cache: DecisionCache::default(),
         fingerprint,
         lines,
+        model_text,
+        policy_text,
     })
 }
 

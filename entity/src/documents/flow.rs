@@ -32,6 +32,18 @@ pub struct SlotFlow {
     /// Source fields the step would send that policy keeps from this destination.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub withheld: BTreeMap<String, Withheld>,
+    /// The template lets this slot be narrowed: when policy withholds fields, what remains is
+    /// still sent (otherwise the workflow is paused and nothing outdated is sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub narrow: bool,
+}
+
+impl SlotFlow {
+    /// Whether policy keeps from this slot a field the template sends, and the slot may not be
+    /// narrowed: the workflow cannot run as approved.
+    pub fn blocked(&self) -> bool {
+        !self.narrow && !self.withheld.is_empty()
+    }
 }
 
 /// A field kept from a destination, and why.
@@ -57,6 +69,19 @@ impl FlowDecision {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The first slot policy blocks, with a field it withholds and why.
+    pub fn blocked(&self) -> Option<(&str, &str, &Withheld)> {
+        self.slots
+            .iter()
+            .find(|(_, f)| f.blocked())
+            .and_then(|(slot, f)| {
+                f.withheld
+                    .iter()
+                    .next()
+                    .map(|(field, w)| (slot.as_str(), field.as_str(), w))
+            })
     }
 }
 

@@ -83,6 +83,13 @@ pub struct DeliveryFields {
     /// Fields the template meant to send that the record did not carry (absent in the event).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// Output field → the input fields it was made from (when they differ from its own name),
+    /// so a delivery can be checked again against a newer flow decision.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, Vec<String>>,
+    /// The policy version of the flow decision the record was limited under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 impl DeliveryFields {

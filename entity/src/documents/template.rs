@@ -41,6 +41,10 @@ pub struct Slot {
     pub category: String,
     #[serde(default)]
     pub description: String,
+    /// When the policy comes to withhold fields from this slot, the workflow keeps running and
+    /// sends what remains (narrowed); otherwise it is paused until the owner acts.
+    #[serde(default)]
+    pub narrow: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

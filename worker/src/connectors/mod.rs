@@ -91,6 +91,9 @@ pub enum Outcome {
     },
     /// Never going to work: 4xx other than 408/429, refused address, bad configuration.
     Permanent { status: Option<u16>, error: String },
+    /// Not attempted: the policy in force keeps its data from the destination (never a
+    /// connector's answer; see `crate::policy`).
+    Refused { error: String },
 }
 
 /// A configured destination.

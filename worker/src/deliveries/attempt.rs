@@ -10,6 +10,7 @@ use super::record::{Op, Recorded};
 use crate::connectors::{Action, Delivery, Outcome};
 use crate::engine::Engine;
 use crate::jobs::{Job, JobV1};
+use crate::policy::Verdict;
 use crate::queue::{self, Claimed};
 use entity::delivery;
 use sea_orm::EntityTrait;
@@ -19,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// Longest one connector call may take (connectors have their own, shorter timeouts).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How soon a delivery waiting for a flow decision under the policy in force looks again.
+const POLICY_WAIT_MS: i64 = 1_000;
 
 fn action(name: &str) -> Action {
     match name {
@@ -129,15 +133,31 @@ async fn attempt_one(
         engine.unhold([job.id]);
         return (Health::Unknown, Ok(()));
     }
+    // Sent only under a flow decision of the policy in force (see `crate::policy`).
     let started = Instant::now();
-    let outcome = call(engine, &d).await;
+    let (d, outcome) = match crate::policy::check(engine, d).await {
+        Verdict::Send(d) => {
+            let outcome = call(engine, &d).await;
+            (*d, outcome)
+        }
+        Verdict::Refuse(d, error) => (*d, Outcome::Refused { error }),
+        Verdict::Wait(why) => {
+            tracing::info!(delivery = delivery_id, %why, "delivery waits for a flow decision under the policy in force");
+            let again = entity::clock::now_ms() + POLICY_WAIT_MS;
+            if let Err(e) = queue::release(&engine.db, &engine.node, &[job.id], again).await {
+                tracing::warn!(error = %e, "could not put a waiting delivery back; its lease will run out");
+            }
+            engine.unhold([job.id]);
+            return (Health::Unknown, Ok(()));
+        }
+    };
     let took = started.elapsed();
     let health = match &outcome {
         Outcome::Delivered { .. } => Health::Up,
         Outcome::Permanent {
             status: Some(_), ..
         } => Health::Up,
-        Outcome::Permanent { status: None, .. } => Health::Unknown,
+        Outcome::Permanent { status: None, .. } | Outcome::Refused { .. } => Health::Unknown,
         Outcome::Retry { .. } => Health::Down,
     };
     let result = engine

@@ -125,6 +125,7 @@ fn next(engine: &Engine, n: u32, outcome: &Outcome) -> Next {
             retry_after,
         } => (*status, Some(error.clone()), *retry_after),
         Outcome::Permanent { status, error } => (*status, Some(error.clone()), None),
+        Outcome::Refused { error } => (None, Some(error.clone()), None),
     };
     let delay = match outcome {
         Outcome::Retry { .. } => engine.schedule.delay_before(n + 1, retry_after),
@@ -132,6 +133,7 @@ fn next(engine: &Engine, n: u32, outcome: &Outcome) -> Next {
     };
     let status = match (outcome, delay) {
         (Outcome::Delivered { .. }, _) => DeliveryStatus::Delivered,
+        (Outcome::Refused { .. }, _) => DeliveryStatus::Refused,
         (Outcome::Retry { .. }, Some(_)) => DeliveryStatus::Retrying,
         _ => DeliveryStatus::Dead,
     };

@@ -79,6 +79,11 @@ pub fn outgoing(
                             .cloned()
                             .unwrap_or_else(|| "none".into());
                         fields.sent.insert(name.clone(), class);
+                        let made_from: Vec<String> =
+                            sources.into_iter().flatten().cloned().collect();
+                        if made_from != [name.clone()] {
+                            fields.sources.insert(name.clone(), made_from);
+                        }
                         out.insert(name.clone(), value.clone());
                     }
                 }
@@ -126,6 +131,7 @@ mod tests {
                     rule: "policy.csv:9: p, flows, flow:personal:ads, send, deny".into(),
                 },
             )]),
+            narrow: true,
         }
     }
 

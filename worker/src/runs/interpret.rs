@@ -36,6 +36,8 @@ pub struct Destination {
     pub connection: i64,
     pub connector: String,
     pub flow: SlotFlow,
+    /// The policy version the flow decision was made under; deliveries carry it.
+    pub policy_version: Option<String>,
 }
 
 /// Slot → destination, read once per instance and batch.
@@ -47,7 +49,9 @@ pub async fn destinations(
     inst: &instance::Model,
 ) -> Result<Destinations, DbErr> {
     let bindings: BTreeMap<String, i64> = serde_json::from_str(&inst.bindings).unwrap_or_default();
-    let mut flows = FlowDecision::parse(&inst.flows).unwrap_or_default().slots;
+    let decision = FlowDecision::parse(&inst.flows).unwrap_or_default();
+    let policy_version = decision.policy_version;
+    let mut flows = decision.slots;
     let ids: Vec<i64> = bindings.values().copied().collect();
     let rows = connection::Entity::find()
         .filter(connection::Column::Id.is_in(ids))
@@ -64,6 +68,7 @@ pub async fn destinations(
                     connection: id,
                     connector: row.connector.clone(),
                     flow,
+                    policy_version: policy_version.clone(),
                 },
             ))
         })
@@ -388,7 +393,8 @@ fn deliver(
     dest: &Destination,
     st: &RunState,
 ) -> (delivery::ActiveModel, Done) {
-    let (fields_out, sent) = fields::outgoing(&dest.flow, st.record.as_ref(), &st.event);
+    let (fields_out, mut sent) = fields::outgoing(&dest.flow, st.record.as_ref(), &st.event);
+    sent.policy_version = dest.policy_version.clone();
     let object = cfg.object.clone().unwrap_or_else(|| match &st.record {
         Some(rec) => rec.object.clone(),
         None => plan
@@ -473,6 +479,9 @@ fn notify(
         .cloned()
         .unwrap_or_else(|| "none".into());
     sent.sent.insert("text".into(), class);
+    sent.sources
+        .insert("text".into(), placeholders(&cfg.message));
+    sent.policy_version = dest.policy_version.clone();
     let key = input
         .event_id
         .clone()

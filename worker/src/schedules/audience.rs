@@ -298,7 +298,10 @@ async fn one_segment(
         });
     }
     let mut desired: BTreeMap<String, Value> = BTreeMap::new();
-    let mut fields = DeliveryFields::default();
+    let mut fields = DeliveryFields {
+        policy_version: ctx.dest.policy_version.clone(),
+        ..DeliveryFields::default()
+    };
     for person in people {
         let mut st = RunState {
             event: person.clone(),
@@ -323,6 +326,7 @@ async fn one_segment(
         out.retain(|_, v| *v != Value::String(String::new()));
         fields.sent.extend(f.sent);
         fields.withheld.extend(f.withheld);
+        fields.sources.extend(f.sources);
         let identifiers = match &step.kind {
             StepKind::Deliver(c) if !c.identifiers.is_empty() => c.identifiers.clone(),
             _ => vec!["email_sha256".into(), "phone_sha256".into()],

@@ -13,11 +13,15 @@ use async_graphql::{Name, Positioned, ServerError, Value, Variables};
 
 /// Arguments that carry more (or must carry less) than `graphql.max_string_length` characters:
 /// a search pattern is short (the database refuses long LIKE patterns), a description and
-/// migration notes are prose (the catalog and deprecation rules apply the same bounds).
+/// migration notes are prose (the catalog and deprecation rules apply the same bounds), proposed
+/// policy files are files.
 const BY_NAME: &[(&str, usize)] = &[
     ("search", crate::catalog::MAX_SEARCH_CHARS),
     ("description", 20_000),
     ("notes", 10_000),
+    // A proposed policy (`policyImpact`) is whole files; larger ones go through `policy diff`.
+    ("policyCsv", 20_000),
+    ("modelConf", 20_000),
 ];
 
 /// The longest value an argument or input field called `name` may have, in characters.
