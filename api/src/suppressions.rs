@@ -314,7 +314,9 @@ pub async fn feed_ingested(
     let identifies: Vec<(Option<String>, Value)> = batches
         .iter()
         .flat_map(|b| b.contacts.iter())
-        .map(|(_, email, traits)| (email.clone(), traits.clone()))
+        // Only identifies stored now: a duplicate changes nothing, as for the contact store.
+        .filter(|(event_id, _)| stored.contains(event_id.as_str()))
+        .map(|(_, (_, email, traits))| (email.clone(), traits.clone()))
         .collect();
     if events.is_empty() && identifies.is_empty() {
         return Ok(());
