@@ -14,8 +14,8 @@ mod m20261201_000008_ownership;
 mod m20261201_000009_engine;
 mod m20261202_000001_health;
 mod m20261202_000002_alerts;
-mod m20261203_000011_templates;
 mod m20261203_000001_governance;
+mod m20261203_000011_templates;
 
 pub use sea_orm_migration::MigratorTrait;
 

@@ -14,7 +14,7 @@ fn builtin(rel: &str) -> String {
     std::fs::read_to_string(catalog_dir().join(rel)).expect("built-in file")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_names_new_versions_verdicts_and_consumers_and_gates_on_breaks() {
     let app = spawn_app().await;
 

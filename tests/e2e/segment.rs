@@ -537,14 +537,23 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
     // unplanned trait flagged (and counted as drift), and the contact keeps it.
     let dana = app.token("dana", &["data_engineer"]);
     let c = app
-        .gql(&dana, "{ contract(name: \"contact\") { key name summary description category owner versions { definition } } }", json!({}))
+        .gql(&dana, "{ contract(name: \"contact\") { key name summary description category owner versions { version definition } } }", json!({}))
         .await;
     let c = &c["data"]["contract"];
-    let mut definition = c["versions"][0]["definition"].clone();
+    // The newest published version (the seed has more than one), republished as the next one.
+    let newest = c["versions"]
+        .as_array()
+        .and_then(|v| {
+            v.iter()
+                .max_by_key(|v| v["version"].as_str().unwrap_or("").to_string())
+        })
+        .cloned()
+        .unwrap_or_default();
+    let mut definition = newest["definition"].clone();
     definition["enforcement"] = json!("flag");
     let input = json!({ "key": c["key"], "name": c["name"], "summary": c["summary"],
         "description": c["description"], "category": c["category"], "owner": c["owner"],
-        "version": "1.1.0", "definition": definition });
+        "version": "1.9.0", "definition": definition });
     let published = app
         .gql(
             &dana,
@@ -553,7 +562,7 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
         )
         .await;
     assert_eq!(
-        published["data"]["publishContractVersion"]["version"], "1.1.0",
+        published["data"]["publishContractVersion"]["version"], "1.9.0",
         "{published}"
     );
     let (status, body) =
