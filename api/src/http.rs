@@ -45,14 +45,22 @@ impl MakeRequestId for NewRequestId {
 /// Builds the application router.
 pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
     let max_body = state.config.graphql.max_body_bytes;
-    let ingestion = Router::new()
-        .route("/v1/events", post(ingest::routes::events))
-        .route("/v1/track", post(ingest::routes::track))
-        .route("/v1/identify", post(ingest::routes::identify))
-        .route("/v1/batch", post(ingest::routes::batch))
+    let mut ingestion = Router::new().route(
+        "/v1/events",
+        post(ingest::routes::events).options(preflight),
+    );
+    for (long, short, handler) in ingest::routes::segment_paths() {
+        let handler = handler.options(preflight);
+        ingestion = ingestion.route(long, handler.clone()).route(short, handler);
+    }
+    let ingestion = ingestion
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::ingestion,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ingest::routes::cors,
         ))
         .route_layer(middleware::from_fn(crate::metrics::track))
         .layer(RequestBodyLimitLayer::new(ingest::MAX_BODY_BYTES))
@@ -86,6 +94,11 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, NewRequestId))
+}
+
+/// `OPTIONS` on the ingestion paths; the CORS middleware answers it before it gets here.
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// A GraphQL-shaped error response with an HTTP status.
@@ -208,10 +221,7 @@ async fn graphql_ws(
     protocol: async_graphql_axum::GraphQLProtocol,
     upgrade: axum::extract::WebSocketUpgrade,
 ) -> Response {
-    let cookie = match crate::ui::cookie_token(&headers) {
-        Some(Ok(t)) => Some(t.to_string()),
-        _ => None,
-    };
+    let cookie = ws_cookie_session(&headers);
     let schema = ctx.schema.clone();
     let state = ctx.state.clone();
     upgrade
@@ -230,12 +240,14 @@ async fn graphql_ws(
                                 .and_then(|v| v.as_str())
                                 .map(str::to_string)
                         })
-                        .or(cookie)
+                        .map(Ok)
+                        .or_else(|| cookie.map(|c| c.token_for(&payload)))
                         .ok_or_else(|| {
                             async_graphql::Error::new(
                                 "connection_init: send {\"Authorization\": \"Bearer <JWT>\"}",
                             )
-                        })?;
+                        })?
+                        .map_err(async_graphql::Error::new)?;
                     let mut subject = state
                         .auth
                         .verify(&token)
@@ -250,6 +262,68 @@ async fn graphql_ws(
                 })
                 .serve()
         })
+}
+
+/// The web UI's cookie session on `/graphql/ws`. A WebSocket handshake cannot carry the
+/// `x-csrf-token` header, so the cookie counts only with the CSRF-equivalent checks: the
+/// handshake comes from this server's own pages (its `Origin`, which browsers always send on
+/// WebSockets, names the host the request was sent to), and `connection_init` carries the
+/// `sy_csrf` cookie's value as `{"csrf": "…"}` — which another site's page cannot read.
+struct WsCookie {
+    token: String,
+    csrf: Option<String>,
+    same_origin: bool,
+}
+
+impl WsCookie {
+    fn token_for(self, payload: &serde_json::Value) -> Result<String, String> {
+        if !self.same_origin {
+            // A close frame's reason holds at most 123 bytes.
+            return Err(
+                "Origin: cookie sessions only from this server's pages; send a Bearer token".into(),
+            );
+        }
+        let sent = payload.get("csrf").and_then(|v| v.as_str()).unwrap_or("");
+        match self.csrf {
+            Some(expected)
+                if !sent.is_empty()
+                    && expected.len() == sent.len()
+                    && expected
+                        .bytes()
+                        .zip(sent.bytes())
+                        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                        == 0 =>
+            {
+                Ok(self.token)
+            }
+            _ => Err(format!(
+                "connection_init: a cookie session sends the {} cookie's value as csrf",
+                crate::ui::CSRF_COOKIE
+            )),
+        }
+    }
+}
+
+fn ws_cookie_session(headers: &HeaderMap) -> Option<WsCookie> {
+    let token = crate::ui::cookie(headers, crate::ui::SESSION_COOKIE)?.to_string();
+    let csrf = crate::ui::cookie(headers, crate::ui::CSRF_COOKIE).map(str::to_string);
+    let same_origin = match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let host = origin.split_once("://").map_or("", |(_, h)| h);
+            ["host", "x-forwarded-host"].iter().any(|name| {
+                headers
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|h| !host.is_empty() && h.eq_ignore_ascii_case(host))
+            })
+        }
+    };
+    Some(WsCookie {
+        token,
+        csrf,
+        same_origin,
+    })
 }
 
 /// A JSON object is one operation; any JSON array (even an empty one) is a batch.

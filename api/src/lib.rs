@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod runs;
 pub mod server;
 pub mod state;
+pub mod suppressions;
 pub mod telemetry;
 pub mod ui;
 pub mod visibility;

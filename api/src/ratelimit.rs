@@ -156,20 +156,26 @@ pub fn graphql_refusal(wait: Duration) -> Response {
     with_retry_after(Json(body).into_response(), seconds)
 }
 
+/// The 429 for a write key over its rate, with `Retry-After`.
+pub fn ingestion_refusal(wait: Duration) -> Response {
+    let seconds = retry_after_seconds(wait);
+    let message = format!(
+        "rate limit: too many requests for this write key \
+         (rate_limit.write_key_per_second); retry after {seconds} s"
+    );
+    let body = json!({ "error": { "code": Code::BadUserInput.as_str(), "message": message,
+        "retryAfterSeconds": seconds } });
+    with_retry_after(Json(body).into_response(), seconds)
+}
+
 /// Middleware on the ingestion routes: a write key presented in `Authorization` (basic user or
-/// bearer) over its rate gets 429 before anything is read or written.
+/// bearer) over its rate gets 429 before anything is read or written. (A key in a Segment body
+/// is checked by its handler once the body is read.)
 pub async fn ingestion(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(key) = crate::ingest::write_keys::presented(request.headers())
         && let Err(wait) = state.limits.check_write_key(&key)
     {
-        let seconds = retry_after_seconds(wait);
-        let message = format!(
-            "rate limit: too many requests for this write key \
-             (rate_limit.write_key_per_second); retry after {seconds} s"
-        );
-        let body = json!({ "error": { "code": Code::BadUserInput.as_str(), "message": message,
-            "retryAfterSeconds": seconds } });
-        return with_retry_after(Json(body).into_response(), seconds);
+        return ingestion_refusal(wait);
     }
     next.run(request).await
 }

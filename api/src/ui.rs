@@ -51,6 +51,7 @@ const PAGES: &[&str] = &[
     "/contracts/{*rest}",
     "/workflows",
     "/workflows/{*rest}",
+    "/alerts",
     "/compliance",
     "/compliance/{*rest}",
     "/platform",

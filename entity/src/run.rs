@@ -28,6 +28,12 @@ pub struct Model {
     pub input: Option<String>,
     /// A parked run's deadline (approval timeout), as stored time.
     pub deadline_at: Option<String>,
+    /// Who started a manual run (`startRun`); nobody for event and scheduled runs. Never the
+    /// one who approves it (four eyes).
+    pub started_by: Option<String>,
+    /// The template version the run started on: a run in flight when its workflow moves to a
+    /// newer version finishes on this one.
+    pub template_version: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,9 @@ pub struct Model {
     pub email: String,
     pub reason: Option<String>,
     pub created_at: String,
+    /// `graphql` (a person, `added_by`) or `ingest` (an unsubscribe or consent withdrawal).
+    pub source: Option<String>,
+    pub added_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

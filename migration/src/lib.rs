@@ -15,6 +15,7 @@ mod m20261201_000009_engine;
 mod m20261202_000001_health;
 mod m20261202_000002_alerts;
 mod m20261203_000001_governance;
+mod m20261203_000011_templates;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_engine::Migration),
             Box::new(m20261202_000001_health::Migration),
             Box::new(m20261202_000002_alerts::Migration),
+            Box::new(m20261203_000011_templates::Migration),
             Box::new(m20261203_000001_governance::Migration),
         ]
     }

@@ -19,6 +19,11 @@ async fn gql_ok(app: &TestApp, token: &str, q: &str, v: Value) -> Value {
 
 /// A form-forwarding workflow owned by `mia` of team growth, posting to `url`.
 async fn watched_workflow(app: &TestApp, url: &str) -> i64 {
+    watched_workflow_of(app, url, "mia", TEAM).await
+}
+
+/// A form-forwarding workflow owned by platform engineer `sub` of `team`, posting to `url`.
+pub async fn watched_workflow_of(app: &TestApp, url: &str, sub: &str, team: &str) -> i64 {
     let pat = app.token("pat", &["platform_engineer"]);
     let tpl = json!({
         "key": "forms-out", "name": "Form forwarding", "category": "lead-management",
@@ -40,7 +45,7 @@ async fn watched_workflow(app: &TestApp, url: &str) -> i64 {
         json!({"i": tpl}),
     )
     .await;
-    let mia = app.token_in("mia", &["platform_engineer"], TEAM);
+    let mia = app.token_in(sub, &["platform_engineer"], team);
     let c = gql_ok(app, &mia, "mutation($s: JSON!) { createConnection(connector: \"webhook\", name: \"out\", settings: $s) { id } }",
         json!({"s": {"url": url, "secret": SECRET}})).await;
     let i = gql_ok(app, &mia, "mutation($c: Int!) { instantiateTemplate(template: \"forms-out\", name: \"Website leads\", params: {}, connections: [{slot: \"hook\", connection: $c}]) { id } }",
@@ -48,7 +53,7 @@ async fn watched_workflow(app: &TestApp, url: &str) -> i64 {
     i["instantiateTemplate"]["id"].as_i64().unwrap_or_default()
 }
 
-async fn evaluate_at(app: &TestApp, hours_ahead: i64) -> worker::alerts::Report {
+pub async fn evaluate_at(app: &TestApp, hours_ahead: i64) -> worker::alerts::Report {
     let engine = app.state.engine.as_ref().expect("workers");
     let now = chrono::Utc::now() + chrono::Duration::hours(hours_ahead);
     worker::alerts::evaluate(engine, now)

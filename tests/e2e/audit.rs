@@ -105,7 +105,7 @@ async fn audit_log(app: &TestApp, filter: Value) -> Vec<Value> {
     edges.iter().map(|e| e["node"].clone()).collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_passes_after_mutations_and_reports_the_entry_count() {
     let app = spawn_app().await;
     let head = deprecate_templates(&app, 3).await;
@@ -114,7 +114,7 @@ async fn verify_passes_after_mutations_and_reports_the_entry_count() {
     assert!(out.contains(&format!("{head} entries")), "{out}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_an_entry_whose_actor_was_edited() {
     let app = spawn_app().await;
     let seq = deprecate_templates(&app, 3).await - 1;
@@ -125,7 +125,7 @@ async fn verify_names_an_entry_whose_actor_was_edited() {
     assert!(names_entry(&out, seq), "must name entry {seq}: {out}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_the_gap_left_by_a_deleted_entry() {
     let app = spawn_app().await;
     deprecate_templates(&app, 2).await;
@@ -135,7 +135,7 @@ async fn verify_names_the_gap_left_by_a_deleted_entry() {
     assert!(names_entry(&out, 10), "names missing entry 10: {out}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_detects_two_entries_swapped() {
     let app = spawn_app().await;
     let head = deprecate_templates(&app, 3).await;
@@ -151,7 +151,7 @@ async fn verify_detects_two_entries_swapped() {
     assert!(names_entry(&out, a), "must name entry {a}: {out}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_detects_the_newest_entries_deleted() {
     let app = spawn_app().await;
     let keep = deprecate_templates(&app, 3).await - 2;
@@ -166,7 +166,7 @@ async fn verify_detects_the_newest_entries_deleted() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_checkpoint_catches_a_truncated_and_recomputed_chain() {
     let app = spawn_app().await;
     let head = deprecate_templates(&app, 3).await;
@@ -191,7 +191,7 @@ async fn a_signed_checkpoint_catches_a_truncated_and_recomputed_chain() {
     assert!(names_entry(&out, head), "names signed entry {head}: {out}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_without_a_valid_signature_is_rejected() {
     use base64::Engine as _;
     use ed25519_dalek::Signer as _;
@@ -270,7 +270,7 @@ async fn concurrent_writers_in_two_instances_keep_one_gapless_chain() {
     assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "gapless sequence");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_mutation_is_audited_as_denied() {
     let app = spawn_app().await;
     let input = alerting_copy(&app, "alerting", "1.0.1").await;
@@ -293,7 +293,7 @@ async fn a_denied_mutation_is_audited_as_denied() {
     assert!(out.contains(&count), "{out}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_compliance_and_admins_read_the_audit_log() {
     let app = spawn_app().await;
     for role in ["marketer", "platform_engineer", "viewer"] {
@@ -312,7 +312,7 @@ async fn only_compliance_and_admins_read_the_audit_log() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_filters_by_actor_action_target_outcome_and_since() {
     let app = spawn_app().await;
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -348,7 +348,7 @@ async fn audit_log_filters_by_actor_action_target_outcome_and_since() {
     assert_eq!(actors, ["pat", "mia"], "only entries since {since}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_pages_with_first_and_after() {
     let app = spawn_app().await;
     let token = app.token("carla", &["compliance"]);
@@ -372,7 +372,7 @@ async fn audit_log_pages_with_first_and_after() {
     assert_eq!(seqs, (1..=seed_entries()).collect::<Vec<_>>());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_export_since_prints_newer_entries_then_a_checkpoint() {
     let app = spawn_app().await;
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

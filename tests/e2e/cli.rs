@@ -108,7 +108,7 @@ fn help_explains_every_command() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_minted_by_the_cli_is_accepted_by_the_running_app() {
     let app = spawn_app().await;
     let out = app.cli(&["token", "--sub", "alice", "--role", "marketer"]);
@@ -137,7 +137,7 @@ async fn a_token_minted_by_the_cli_is_accepted_by_the_running_app() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_with_a_malformed_role_is_refused_naming_the_flag() {
     let app = spawn_app().await;
     let out = app.cli(&["token", "--sub", "alice", "--role", "Bad Role"]);
@@ -177,7 +177,7 @@ fn schema_prints_the_graphql_sdl() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_prepares_a_fresh_database() {
     let dir = tempfile::tempdir().expect("data dir");
     let url = fresh_database_url(dir.path()).await;
@@ -195,7 +195,7 @@ async fn migrate_prepares_a_fresh_database() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_apply_of_the_builtin_catalog_changes_nothing() {
     let app = spawn_app().await;
     let before = audit_entries(&app);
@@ -207,7 +207,7 @@ async fn catalog_apply_of_the_builtin_catalog_changes_nothing() {
     assert_eq!(audit_entries(&app), before, "no audit entry for no change");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_apply_with_a_broken_template_writes_nothing() {
     let app = spawn_app().await;
     let before = audit_entries(&app);

@@ -35,7 +35,7 @@ fn proposed_contract(dir: &Path) -> String {
     path.display().to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_on_a_database_never_set_up_say_to_migrate_and_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -67,7 +67,7 @@ async fn commands_on_a_database_never_set_up_say_to_migrate_and_exit_2() {
     assert!(stdout(&verify).starts_with("ok:"), "{}", stdout(&verify));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_check_in_json_answers_in_json_on_bad_input() {
     let app = spawn_app().await;
     let broken = app.dir.path().join("broken.yaml");

@@ -31,7 +31,7 @@ async fn form_submitted_input(app: &TestApp, version: &str) -> Value {
     })
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extending_a_routed_enum_under_full_is_refused_naming_lead_routing_and_its_route_step() {
     let app = spawn_app().await;
     let token = app.token("dana", &["data_engineer"]);
@@ -96,7 +96,7 @@ async fn extending_a_routed_enum_under_full_is_refused_naming_lead_routing_and_i
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_an_optional_unused_field_is_accepted() {
     let app = spawn_app().await;
     let token = app.token("dana", &["data_engineer"]);
@@ -122,7 +122,7 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_check_cli_show_edit_check_loop() {
     let app = spawn_app().await;
     let shown = app.cli(&["contract", "show", "event.form_submitted"]);
@@ -178,7 +178,7 @@ async fn contract_check_cli_show_edit_check_loop() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_check_cli_bad_input_exits_2() {
     let app = spawn_app().await;
     let dir = app.dir.path();
@@ -235,7 +235,7 @@ async fn contract_check_against_a_running_server() {
     assert!(stdout(&out).contains("BREAKING"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_instances_pinned_to_a_consumer_are_listed_as_broken() {
     let app = spawn_app().await;
     let sam = app.token("sam", &["sales_ops"]);

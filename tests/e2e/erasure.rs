@@ -98,7 +98,7 @@ async fn everything(app: &TestApp, instances: &[i64]) -> String {
     out.to_lowercase()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_erase_contact_no_query_returns_the_persons_email() {
     let app = spawn_with(Setup {
         workers: true,

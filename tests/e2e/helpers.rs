@@ -230,6 +230,10 @@ impl TestApp {
     }
 
     /// Runs the real `switchyard` binary with this app's data dir, database and policy.
+    ///
+    /// It blocks the calling thread: a test that calls it while the app runs must use the
+    /// multi-threaded runtime, or a server task caught holding a SQLite write transaction
+    /// stays frozen and the command waits out its busy timeout ("database is locked").
     pub fn cli(&self, args: &[&str]) -> Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .arg("--data-dir")

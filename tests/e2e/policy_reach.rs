@@ -181,7 +181,7 @@ where
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidding_personal_data_to_ads_pauses_exactly_that_workflow_after_diff_warned() {
     let policies = copy_policies();
     let app = spawn_with(Setup {
@@ -360,7 +360,7 @@ async fn forbidding_personal_data_to_ads_pauses_exactly_that_workflow_after_diff
     assert!(error_message(&resumed).contains(FORBID), "{resumed}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_the_template_lets_narrow_keeps_running_without_the_withheld_field() {
     let policies = copy_policies();
     let app = spawn_with(Setup {

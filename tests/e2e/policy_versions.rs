@@ -39,7 +39,7 @@ async fn until_versions(app: &TestApp, n: usize) -> Vec<Value> {
 
 const GRANT: &str = "p, role:viewer, catalog:template:alerting, publish, any, allow";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reload_is_a_version_with_its_hash_diff_and_audit_entry() {
     let dir = copy_policies();
     let original = read(dir.path(), "policy.csv");
@@ -117,7 +117,7 @@ async fn every_reload_is_a_version_with_its_hash_diff_and_audit_entry() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_that_would_lock_every_administrator_out_is_refused() {
     let dir = copy_policies();
     let original = read(dir.path(), "policy.csv");
@@ -164,7 +164,7 @@ async fn a_reload_that_would_lock_every_administrator_out_is_refused() {
     assert!(stdout(&out).contains("REFUSED"), "{}", stdout(&out));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_diff_lists_instantiate_rights_gained_and_lost_with_their_rules() {
     let app = spawn_app().await;
     let proposal = copy_policies();
@@ -231,7 +231,7 @@ async fn policy_diff_lists_instantiate_rights_gained_and_lost_with_their_rules()
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_api_process_on_the_same_database_adopts_the_version_in_force() {
     let (dir_a, dir_b) = (copy_policies(), copy_policies());
     let a = watched_app(dir_a.path()).await;

@@ -29,7 +29,7 @@ async fn days_of(app: &TestApp, class: &str) -> Value {
         .clone()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retention_below_the_configured_minimum_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let app = spawn_with(Setup {
@@ -79,7 +79,7 @@ async fn a_retention_below_the_configured_minimum_is_refused_and_changes_nothing
     assert_eq!(error_code(&read), Some("FORBIDDEN"), "{read}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_default_below_the_minimum_is_a_configuration_error() {
     let dir = tempfile::tempdir().expect("dir");
     let path = config(
@@ -99,7 +99,7 @@ async fn a_configured_default_below_the_minimum_is_a_configuration_error() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_purge_deletes_what_retention_says_and_audits_the_counts() {
     let dir = tempfile::tempdir().expect("dir");
     let toml = "[retention]\nminimum_days = 1\nevents_days = 10\nruns_days = 10\ncontacts_days = 10\ndead_letters_days = 10\npurge_interval_seconds = 1\n";

@@ -6,7 +6,8 @@
 
 mod browser;
 mod graphiql;
-mod webdriver;
+mod observability;
+pub mod webdriver;
 
 use crate::helpers::*;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};

@@ -93,14 +93,36 @@ fn later(a: &mut Option<String>, b: String) {
 /// What one transaction recorded, to be added to the health tables in that transaction.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// When what is tallied happened (epoch ms); `None` = now.
+    at: Option<i64>,
     buckets: HashMap<(i64, i64), Counts>,
     fields: HashMap<(i64, i64, String, String), i64>,
     states: HashMap<i64, State>,
 }
 
 impl Tally {
+    /// A tally of things that happened at `ms` (epoch milliseconds) rather than now: for
+    /// backfills and for the health benchmark, which builds a long history through this code.
+    pub fn at(ms: i64) -> Self {
+        Self {
+            at: Some(ms),
+            ..Self::default()
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.at.unwrap_or_else(entity::clock::now_ms)
+    }
+
+    fn now_string(&self) -> String {
+        match self.at.and_then(chrono::DateTime::from_timestamp_millis) {
+            Some(t) => entity::clock::format(t),
+            None => entity::clock::now_string(),
+        }
+    }
+
     fn counts(&mut self, instance: i64) -> &mut Counts {
-        let minute = entity::clock::now_ms() / MINUTE * MINUTE;
+        let minute = self.now_ms() / MINUTE * MINUTE;
         self.buckets.entry((instance, minute)).or_default()
     }
 
@@ -118,7 +140,7 @@ impl Tally {
             RunStatus::Waiting | RunStatus::WaitingApproval | RunStatus::Running => "runs_waiting",
             RunStatus::Expired => "runs_expired",
         });
-        let now = entity::clock::now_string();
+        let now = self.now_string();
         let s = self.states.entry(instance).or_default();
         later(&mut s.last_run_at, now.clone());
         if from_event {
@@ -139,7 +161,7 @@ impl Tally {
         } else {
             "records_incomplete"
         });
-        let hour = entity::clock::now_ms() / HOUR * HOUR;
+        let hour = self.now_ms() / HOUR * HOUR;
         for (field, why) in &fields.withheld {
             let reason = format!("withheld: {}", why.rule);
             *self
@@ -192,7 +214,7 @@ impl Tally {
             }
             DeliveryStatus::Pending | DeliveryStatus::Refused => {}
         }
-        let now = entity::clock::now_string();
+        let now = self.now_string();
         let s = self.states.entry(instance).or_default();
         match status {
             DeliveryStatus::Delivered => later(&mut s.last_success_at, now),

@@ -269,6 +269,18 @@ fn validate_template(def: &TemplateDef) -> ApiResult<()> {
                 ));
             }
         }
+        if let entity::documents::template::StepKind::Sla(cfg) = &step.kind {
+            let earlier = def.steps[..i].iter().any(|s| {
+                s.id == cfg.watch
+                    && matches!(s.kind, entity::documents::template::StepKind::Deliver(_))
+            });
+            if !earlier {
+                return Err(ApiError::bad_input(
+                    format!("{at}.config.watch"),
+                    format!("`{}` is not an earlier deliver step", cfg.watch),
+                ));
+            }
+        }
         if let Some(s) = step.kind.slot()
             && !def.slots.contains_key(s)
         {

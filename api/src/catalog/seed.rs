@@ -150,3 +150,97 @@ pub async fn seed_if_empty(
     };
     apply(db, &Actor::system("seed"), &docs).await.map(Some)
 }
+
+/// What `catalog apply DIR` would do, worked out without writing (`catalog diff DIR`).
+#[derive(Debug, Default, Clone)]
+pub struct DiffReport {
+    /// One line per finding, in apply order.
+    pub lines: Vec<String>,
+    pub new_versions: usize,
+    pub unchanged: usize,
+    pub lifecycle_changes: usize,
+    /// Findings that would break something: apply would refuse, or a consumer would break.
+    pub breaking: usize,
+}
+
+/// Compares `docs` with the catalog in `db`: new versions (contracts with their compatibility
+/// verdict and the consumers a breaking change touches), lifecycle differences, and versions
+/// whose stored definition differs (apply refuses those: versions are immutable).
+pub async fn diff(db: &DatabaseConnection, docs: &[CatalogDoc]) -> ApiResult<DiffReport> {
+    let mut r = DiffReport::default();
+    for (i, doc) in docs.iter().enumerate() {
+        let name = format!("{} {} {}", doc.kind.as_str(), doc.key, doc.version);
+        if let Err(e) = super::references::check(db, doc, &docs[..i]).await {
+            r.breaking += 1;
+            r.lines.push(format!("BREAKING {name}: {e}"));
+            continue;
+        }
+        let stored = match super::find(db, doc.kind, &doc.key).await? {
+            Some(item) => super::versions(db, item.id)
+                .await?
+                .into_iter()
+                .find(|v| v.version == doc.version),
+            None => None,
+        };
+        if let Some(v) = stored {
+            if v.definition != doc.definition {
+                r.breaking += 1;
+                r.lines.push(format!(
+                    "BREAKING {name}: a different definition is stored under this version; versions are immutable, bump the version"
+                ));
+                continue;
+            }
+            if v.lifecycle != doc.lifecycle.as_str() {
+                r.lifecycle_changes += 1;
+                r.lines.push(format!(
+                    "lifecycle {name}: stored {}, file says {} (apply keeps the stored one; change it with setLifecycle)",
+                    v.lifecycle,
+                    doc.lifecycle.as_str()
+                ));
+            } else {
+                r.unchanged += 1;
+            }
+            continue;
+        }
+        r.new_versions += 1;
+        if doc.kind != Kind::Contract {
+            r.lines.push(format!("new {name}"));
+            continue;
+        }
+        let report = crate::contracts::registry::check(db, doc).await?;
+        let against = report
+            .against_version
+            .as_deref()
+            .map(|v| format!(" against {v} under {}", report.mode))
+            .unwrap_or_else(|| " (first version)".into());
+        if report.compatible {
+            r.lines.push(format!("new {name}: compatible{against}"));
+            continue;
+        }
+        r.breaking += 1;
+        r.lines.push(format!("BREAKING new {name}{against}"));
+        for b in &report.breaking {
+            let hit: Vec<String> = report
+                .consumers
+                .iter()
+                .filter(|c| c.broken_by.contains(&b.pointer))
+                .map(|c| {
+                    let steps: Vec<&str> = c.steps.iter().map(|s| s.id.as_str()).collect();
+                    format!("{} {}@{} [{}]", c.kind, c.key, c.version, steps.join(", "))
+                })
+                .collect();
+            r.lines.push(format!(
+                "  {} {}: {}; consumers affected: {}",
+                b.pointer,
+                b.kind,
+                b.message,
+                if hit.is_empty() {
+                    "none".to_string()
+                } else {
+                    hit.join(", ")
+                }
+            ));
+        }
+    }
+    Ok(r)
+}

@@ -103,7 +103,9 @@ pub enum PolicyCommand {
     Test,
     /// Say whether a subject may perform an action on an object, and which rule decided.
     Explain {
-        /// `role:NAME`, `user:NAME`, or a user name combined with --role.
+        /// The subject exactly as rules and tests.csv write it (as `policy test` and any casbin
+        /// reader take it): `role:NAME`, `user:NAME`, or `flows`; combine with --role for a
+        /// person's roles.
         #[arg(long)]
         sub: String,
         /// Roles of the user (repeatable), as a token would carry them: platform_admin,
@@ -184,6 +186,11 @@ pub enum CatalogCommand {
     /// Validate and apply every catalog file in DIR (connectors/, contracts/, templates/),
     /// all or nothing.
     Apply { dir: PathBuf },
+    /// Print what `catalog apply DIR` would change — new versions, lifecycle differences,
+    /// compatibility verdicts of new contract versions with the consumers they break — without
+    /// writing anything. Exit 1 when something would break (apply would refuse, or a consumer
+    /// would break), so a pull request on the catalog can be gated.
+    Diff { dir: PathBuf },
 }
 
 /// Entry point of the binary.
@@ -273,6 +280,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.unchanged
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog {
+            command: CatalogCommand::Diff { dir },
+        } => {
+            let docs = seed::load_dir(&dir)?;
+            let db = crate::db::open_existing(&config.database_url)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let report = seed::diff(&db, &docs).await?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            println!(
+                "{} new, {} unchanged, {} lifecycle changes, {} breaking",
+                report.new_versions, report.unchanged, report.lifecycle_changes, report.breaking
+            );
+            Ok(if report.breaking > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -58,12 +58,9 @@ pub(super) async fn run_policy(
             let Some(rel) = Relation::parse(&rel) else {
                 anyhow::bail!("--rel: `{rel}` is not a relation; use own, team, other or none");
             };
-            let mut subjects = Vec::new();
-            if sub.starts_with("role:") || sub.starts_with("user:") {
-                subjects.push(sub.clone());
-            } else {
-                subjects.push(format!("user:{sub}"));
-            }
+            // The subject exactly as written, as `policy test` takes tests.csv's (and as casbin
+            // readers do): `role:x`, `user:x`, `flows`. `--role` adds the caller's roles.
+            let mut subjects = vec![sub.clone()];
             subjects.extend(roles.iter().map(|r| format!("role:{r}")));
             let d = engine.decide_for_rel(&subjects, &obj, &act, rel);
             println!("{}", if d.allowed { "allow" } else { "deny" });
@@ -74,6 +71,11 @@ pub(super) async fn run_policy(
                     subjects.join(" + "),
                     rel.as_str()
                 ),
+            }
+            if !d.allowed && !sub.contains(':') && sub != "flows" {
+                println!(
+                    "  note: subjects are taken as written; a person is `user:{sub}`, a role `role:NAME`"
+                );
             }
             if !d.allowed {
                 let who = engine.roles_allowed_rel(&obj, &act, rel);

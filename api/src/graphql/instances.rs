@@ -1,5 +1,5 @@
 //! Workflow instances: instantiate a template under policy, approve (four eyes), pause, resume,
-//! retire.
+//! retire, move to a newer template version.
 
 use super::{actor, state};
 use crate::catalog::{self, definitions::Kind};
@@ -200,6 +200,75 @@ impl InstanceMutation {
     async fn retire_instance(&self, ctx: &Context<'_>, id: i64) -> Result<Instance> {
         transition(ctx, id, Action::Retire).await
     }
+
+    /// Moves a workflow to a newer version of its template, keeping its id, runs and history.
+    /// Checks the parameters (`params`, else the current ones) against the new version's
+    /// schema, the caller's right to instantiate the template and manage the workflow (`retire`),
+    /// and the data flows under the current policy. `dryRun` (the default) only shows what would
+    /// change; otherwise the switch is atomic and audited (`instance.migrate`, before and after).
+    /// Runs already in flight finish on the version they started on. Older, equal or unknown
+    /// versions and parameters failing the schema are refused and change nothing.
+    async fn migrate_instance(
+        &self,
+        ctx: &Context<'_>,
+        instance: i64,
+        to_version: String,
+        params: Option<Value>,
+        dry_run: Option<bool>,
+    ) -> Result<MigrationPreview> {
+        let st = state(ctx)?;
+        let p = instances::migrate::migrate(
+            &st.db,
+            &st.policy,
+            actor(ctx)?,
+            instance,
+            &to_version,
+            params,
+            dry_run.unwrap_or(true),
+        )
+        .await?;
+        Ok(MigrationPreview {
+            from_version: p.from_version,
+            to_version: p.to_version,
+            applied: p.applied,
+            steps_added: p.steps_added,
+            steps_removed: p.steps_removed,
+            fields_added: p.fields_added,
+            fields_removed: p.fields_removed,
+            slots_added: p.slots_added,
+            slots_removed: p.slots_removed,
+            flows_gained: p.flows_gained,
+            flows_lost: p.flows_lost,
+            unbound_slots: p.unbound_slots,
+            params: p.params,
+        })
+    }
+}
+
+/// What moving a workflow to another version changes (`migrateInstance`).
+#[derive(SimpleObject)]
+pub struct MigrationPreview {
+    pub from_version: String,
+    pub to_version: String,
+    /// False for a dry run.
+    pub applied: bool,
+    /// Steps as `id (type)`.
+    pub steps_added: Vec<String>,
+    pub steps_removed: Vec<String>,
+    /// Fields read, as `contract.field`.
+    pub fields_added: Vec<String>,
+    pub fields_removed: Vec<String>,
+    /// Destinations (slots).
+    pub slots_added: Vec<String>,
+    pub slots_removed: Vec<String>,
+    /// Flow decisions as `slot.field (class)`: data that may now reach / no longer reaches a
+    /// destination under the current policy.
+    pub flows_gained: Vec<String>,
+    pub flows_lost: Vec<String>,
+    /// Slots of the new version no connection is bound to: nothing reaches them.
+    pub unbound_slots: Vec<String>,
+    /// The parameters the workflow runs with on the new version (defaults filled in).
+    pub params: Value,
 }
 
 async fn transition(ctx: &Context<'_>, id: i64, action: Action) -> Result<Instance> {

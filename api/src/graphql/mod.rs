@@ -23,6 +23,7 @@ mod me;
 mod policy_versions;
 mod retention;
 mod runs;
+mod suppressions;
 mod ui_explain;
 mod write_keys;
 
@@ -48,6 +49,7 @@ pub struct QueryRoot(
     contracts::ContractsQuery,
     audit_log::AuditQuery,
     ui_explain::UiExplainQuery,
+    suppressions::SuppressionQuery,
     policy_versions::PolicyVersionQuery,
     retention::RetentionQuery,
     approvals::ApprovalQuery,
@@ -63,6 +65,7 @@ pub struct MutationRoot(
     alerts::AlertMutation,
     deprecations::DeprecationMutation,
     write_keys::WriteKeyMutation,
+    suppressions::SuppressionMutation,
     retention::RetentionMutation,
     erasure::ErasureMutation,
     approvals::ApprovalMutation,

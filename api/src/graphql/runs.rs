@@ -1,5 +1,6 @@
 //! Runs, deliveries and dead letters of workflow instances, and what people do to them
-//! (approve or reject a waiting run, run a scheduled instance now, replay dead letters).
+//! (start a manual workflow, approve or reject a waiting run, run a scheduled instance now,
+//! replay dead letters).
 //! Everything here belongs to the instance's owner: reading needs `read` on
 //! `workflow:<template>` with the caller's relation to that owner, and record values are shown
 //! as `visibility` allows. The writes live in the runs service (`crate::runs`); resolvers only
@@ -23,7 +24,8 @@ pub struct Run {
     pub id: i64,
     pub instance: i64,
     pub event_id: Option<String>,
-    /// `running`, `succeeded`, `skipped`, `rejected`, `failed` or `waiting`.
+    /// `running`, `succeeded`, `skipped`, `rejected`, `failed`, `waiting`, `waiting_approval`
+    /// or `expired`.
     pub status: String,
     /// The step the run stopped at, when it stopped early.
     pub step: Option<String>,
@@ -33,6 +35,8 @@ pub struct Run {
     pub finished_at: Option<String>,
     /// From the event being accepted to the run finishing its steps.
     pub latency_ms: Option<i64>,
+    /// Who started it by hand (`startRun`); empty for event and scheduled runs.
+    pub started_by: Option<String>,
 }
 
 /// One record sent (or to be sent) to one destination.
@@ -79,6 +83,7 @@ pub(super) fn to_run(m: run::Model) -> Run {
         started_at: m.started_at,
         finished_at: m.finished_at,
         latency_ms: m.latency_ms,
+        started_by: m.started_by,
     }
 }
 
@@ -259,6 +264,20 @@ impl RunMutation {
     /// Ends a run waiting at an `approve` step without delivering anything.
     async fn reject_run(&self, ctx: &Context<'_>, id: i64) -> Result<Run> {
         let run = crate::runs::decide(state(ctx)?, actor(ctx)?, id, false).await?;
+        Ok(to_run(run))
+    }
+
+    /// Starts a run of a manual-trigger workflow (campaign approval) with `input` (a JSON
+    /// object, default `{}`) as what its steps read as `event`. Needs `run` on the workflow;
+    /// audited as `run.start`. Refused for workflows that start on events or on a schedule.
+    /// The caller may not approve the run they started (four eyes).
+    async fn start_run(
+        &self,
+        ctx: &Context<'_>,
+        instance: i64,
+        input: Option<Value>,
+    ) -> Result<Run> {
+        let run = crate::runs::start(state(ctx)?, actor(ctx)?, instance, input).await?;
         Ok(to_run(run))
     }
 

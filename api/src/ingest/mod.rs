@@ -226,9 +226,9 @@ pub async fn ingest(
         pending.push((i, ev.id, violations));
         results.push(None);
     }
-    let upserts: Vec<ContactUpsert> = pending
+    let upserts: Vec<(String, ContactUpsert)> = pending
         .iter()
-        .filter_map(|(_, id, _)| contacts.get(id).cloned())
+        .filter_map(|(_, id, _)| Some((id.clone(), contacts.get(id).cloned()?)))
         .collect();
     let source = crate::audit::Actor {
         sub: format!("write-key:{}", key.name),

@@ -54,7 +54,9 @@ pub fn observe(drift: &mut Drift, contract: &str, version: &str, violations: &[V
 pub struct Batch {
     pub rows: Vec<event::ActiveModel>,
     pub drift: Drift,
-    pub contacts: Vec<super::ContactUpsert>,
+    /// Contact upserts by the id of the identify event carrying them: applied only when that
+    /// event is new, so a duplicate identify changes nothing.
+    pub contacts: Vec<(String, super::ContactUpsert)>,
     pub source: crate::audit::Actor,
     /// W3C traceparent of the request (when traces are exported): its runs continue the trace.
     pub trace: Option<String>,
@@ -219,11 +221,16 @@ async fn commit_group(
         }
     }
     record_drift(&tx, &drift).await?;
-    for b in batches {
-        for (external_id, email, traits) in &b.contacts {
-            upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
+    for (b, stored) in batches.iter().zip(&stored_per) {
+        for (id, (external_id, email, traits)) in &b.contacts {
+            if stored.iter().any(|s| s.id == id.as_str()) {
+                upsert_contact(&tx, external_id, email.as_deref(), traits).await?;
+            }
         }
     }
+    // Unsubscribes and consent withdrawals feed the suppression lists (`crate::suppressions`).
+    let stored_ids: HashSet<&str> = stored_per.iter().flatten().map(|s| s.id).collect();
+    crate::suppressions::feed_ingested(&*tx, batches, &stored_ids).await?;
     tx.commit().await?;
     if let Some(engine) = engine {
         engine.hand_over(claimed);

@@ -33,12 +33,44 @@ pub(crate) fn sent_fields(def: &TemplateDef, i: usize) -> Vec<(String, bool)> {
         StepKind::Map(cfg) => Some((s, cfg)),
         _ => None,
     });
+    // Fields the run itself decides (a route's owner queue, an SLA's re-routing): routing
+    // decisions, not data about a person; a map step may send them.
+    let derived: Vec<String> = steps[..i]
+        .iter()
+        .flat_map(|s| match &s.kind {
+            StepKind::Route(r) => vec![r.assign_to.clone().unwrap_or_else(|| "owner".into())],
+            StepKind::Sla(c) => vec![
+                c.assign_to.clone().unwrap_or_else(|| "owner".into()),
+                "previous_owner".into(),
+                "sla_breached".into(),
+            ],
+            _ => vec![],
+        })
+        .collect();
     match map {
         Some((map_step, cfg)) => {
             out.extend(cfg.fields.values().map(|f| (f.clone(), false)));
             for expr in cfg.computed.values() {
-                let hashed = expr.contains("sha256(");
                 let refs = crate::catalog::expressions::event_refs(expr);
+                out.extend(
+                    derived
+                        .iter()
+                        .filter(|d| refs.contains(*d))
+                        .map(|d| (d.clone(), false)),
+                );
+            }
+            for expr in cfg.computed.values() {
+                let hashed = expr.contains("sha256(");
+                // `event.contact.first_name`: the root (an input field) or the leaf (a field an
+                // enrich step added under `contact`), whichever the map step reads.
+                let refs: std::collections::BTreeSet<String> = worker::runs::cel::event_paths(expr)
+                    .iter()
+                    .flat_map(|p| {
+                        let root = p.split('.').next().unwrap_or(p).to_string();
+                        let leaf = p.rsplit('.').next().unwrap_or(p).to_string();
+                        [root, leaf]
+                    })
+                    .collect();
                 for f in map_step.reads.iter().filter(|f| refs.contains(*f)) {
                     out.push((f.clone(), hashed));
                 }

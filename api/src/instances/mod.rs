@@ -13,6 +13,7 @@
 
 mod bindings;
 pub mod flows;
+pub mod migrate;
 
 pub use bindings::Binder;
 pub(crate) use bindings::{destinations, pii_classes};

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// The step types of the fixed vocabulary, as written in documents.
 pub const STEP_TYPES: &[&str] = &[
     "validate", "dedupe", "enrich", "map", "route", "suppress", "approve", "deliver", "notify",
-    "delay",
+    "delay", "sla",
 ];
 
 #[derive(Debug, Clone)]
@@ -79,6 +79,7 @@ pub enum StepKind {
     Notify(NotifyConfig),
     Delay(DelayConfig),
     Approve(ApproveConfig),
+    Sla(SlaConfig),
 }
 
 impl StepKind {
@@ -95,6 +96,7 @@ impl StepKind {
             StepKind::Notify(_) => "notify",
             StepKind::Delay(_) => "delay",
             StepKind::Approve(_) => "approve",
+            StepKind::Sla(_) => "sla",
         }
     }
 
@@ -379,6 +381,29 @@ pub struct ApproveConfig {
 }
 
 /// The document shape before steps are typed.
+/// `sla`: a service-level timer on an earlier `deliver` step. The run waits `minutes` (or the
+/// parameter `minutes_from_param`); then, if the destination has not accepted that delivery or
+/// the field `assign_to` (default `owner`) is not set, the SLA is breached: the step sets
+/// `event.<assign_to>` to the fallback owner, keeps the previous one in `event.previous_owner`
+/// and sets `event.sla_breached`, so later steps (`when: "event.sla_breached"`) re-route and
+/// notify. Within the SLA it passes and `event.sla_breached` is false.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaConfig {
+    /// Id of the `deliver` step whose delivery must be accepted in time.
+    pub watch: String,
+    #[serde(default)]
+    pub minutes: Option<u64>,
+    #[serde(default)]
+    pub minutes_from_param: Option<String>,
+    #[serde(default)]
+    pub assign_to: Option<String>,
+    #[serde(default)]
+    pub fallback_owner: Option<String>,
+    #[serde(default)]
+    pub fallback_owner_from_param: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTemplate {
@@ -442,6 +467,7 @@ impl TemplateDef {
                 "notify" => StepKind::Notify(config(&at, &cfg)?),
                 "delay" => StepKind::Delay(config(&at, &cfg)?),
                 "approve" => StepKind::Approve(config(&at, &cfg)?),
+                "sla" => StepKind::Sla(config(&at, &cfg)?),
                 other => {
                     return Err(DocError::new(
                         format!("{at}.type"),

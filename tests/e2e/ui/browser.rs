@@ -305,7 +305,9 @@ async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it()
     ui.sign_out().await;
     ui.sign_in_as("marketer").await;
     marketer_sees_the_deprecation(&ui, instance, &sunset).await;
+    move_offer_previews_the_new_version(&ui, instance).await;
     run_the_scheduled_workflow_now(&ui, &app, scheduled).await;
+    start_a_manual_workflow(&ui, &app, chat).await;
 
     ui.c.set_window_size(360, 800).await.expect("phone width");
     ui.goto("/catalog").await;
@@ -702,4 +704,78 @@ async fn run_two_leads(app: &TestApp, instance: i64) {
     })
     .await;
     assert!(done, "both runs finished");
+}
+
+/// "Start" on a manual workflow (campaign approval of alice's, approved by avery) starts a run
+/// that shows in the timeline, waiting for an approver.
+async fn start_a_manual_workflow(ui: &Ui<'_>, app: &TestApp, chat: i64) {
+    let key = crate::ingest::write_key(app, &["segment"]).await;
+    let (code, body) = crate::ingest::post_events(
+        app,
+        &key,
+        &json!([{
+        "id": "ui-seg-1", "type": "segment", "occurred_at": "2026-11-27T09:30:00Z",
+        "payload": {"segment_id": "emea-trial", "name": "EMEA trial users", "member_count": 1200,
+                    "status": "active", "refreshed_at": "2026-11-27T09:00:00Z"}}]),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    let alice = app.token_in("alice", &["marketer"], "marketing");
+    let made = app
+        .gql(&alice, "mutation($c: Int!) { instantiateTemplate(template: \"campaign-approval\", name: \"Spring launch\",
+                params: {campaign_name: \"Spring launch\", segment_id: \"emea-trial\", channel: \"email\", send_at: \"2027-03-01T09:00:00Z\"},
+                connections: [{slot: \"chat\", connection: $c}]) { id } }",
+            json!({ "c": chat }))
+        .await;
+    let id = made["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("campaign approval: {made}"));
+    let approved = app
+        .gql(
+            &app.token("avery", &["approver"]),
+            "mutation($i: Int!) { approveInstance(id: $i) { status } }",
+            json!({ "i": id }),
+        )
+        .await;
+    assert_eq!(
+        approved["data"]["approveInstance"]["status"], "active",
+        "{approved}"
+    );
+    ui.goto(&format!("/workflows/{id}")).await;
+    ui.wait("#start-run").await;
+    ui.until(
+        "the page is drawn",
+        "!document.querySelector('main .loading')",
+    )
+    .await;
+    ui.wait("#start-run").await.click().await.expect("start");
+    ui.wait("#start-result").await;
+    ui.until(
+        "the run waits for an approver in the timeline",
+        "document.querySelector('.timeline .run .run-approval')",
+    )
+    .await;
+    ui.page("20b-started-campaign").await;
+}
+
+/// The deprecation banner on a workflow offers "Move to v2.0.0" with a preview of what changes.
+async fn move_offer_previews_the_new_version(ui: &Ui<'_>, instance: i64) {
+    ui.goto(&format!("/workflows/{instance}")).await;
+    ui.wait("#move-version").await;
+    let label = ui
+        .js("return document.querySelector('#move-version').textContent;")
+        .await;
+    assert_eq!(label, "Move to v2.0.0");
+    ui.wait("#move-version").await.click().await.expect("move");
+    ui.wait("#move-preview").await;
+    ui.wait("#move-confirm").await;
+    let text = ui
+        .js("return document.querySelector('#move-preview').textContent;")
+        .await;
+    assert!(
+        text.as_str()
+            .is_some_and(|t| t.contains("Moving from 1.0.0 to 2.0.0")),
+        "{text}"
+    );
+    ui.page("17b-move-to-new-version").await;
 }

@@ -60,6 +60,7 @@ function drawChrome(pathname) {
   const items = [
     ['/catalog', 'Catalog', true],
     ['/workflows', 'My workflows', true],
+    ['/alerts', 'Alerts', true],
     ['/contracts', 'Contracts', true],
     ['/compliance', 'Audit log', ctx.me.caps.audit],
     ['/compliance/policy', 'Policy', ctx.me.caps.policy],

@@ -6,7 +6,7 @@
 
 import { gql } from './api.js';
 
-const RUN = 'id instance eventId status step detail startedAt finishedAt latencyMs';
+const RUN = 'id instance eventId status step detail startedAt finishedAt latencyMs startedBy';
 const DELIVERY = 'id run instance step slot connection connector status attempts responseCode error latencyMs nextAttemptAt replays createdAt updatedAt record';
 
 /** Runs of instance `id`, newest first (at most `first`). */

@@ -14,6 +14,7 @@ const routes = [
   { path: '/contracts/:key/check', page: 'contract_check' },
   { path: '/workflows', page: 'workflows' },
   { path: '/workflows/:id', page: 'workflow' },
+  { path: '/alerts', page: 'alerts' },
   { path: '/compliance', page: 'compliance' },
   { path: '/compliance/policy', page: 'policy' },
   { path: '/platform', page: 'platform' },

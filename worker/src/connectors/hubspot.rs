@@ -37,6 +37,8 @@ pub const CONTACT_PROPERTIES: &[(&str, &str)] = &[
     ("lifecyclestage", "lifecyclestage"),
     ("lead_status", "hs_lead_status"),
     ("hs_lead_status", "hs_lead_status"),
+    // The queue or team lead routing chose: a custom contact property to create in HubSpot.
+    ("owner_queue", "switchyard_owner_queue"),
 ];
 
 /// Record field → HubSpot company property.

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use std::time::Duration;
 
+pub mod email;
 pub mod file;
 pub mod http;
 pub mod hubspot;
@@ -133,6 +134,7 @@ pub fn build(
         "postgres" => Ok(Box::new(postgres::Postgres::new(settings, net)?)),
         "file" => Ok(Box::new(file::FileExport::new(settings)?)),
         "slack" => Ok(Box::new(slack::Slack::new(settings, net)?)),
+        "email" => Ok(Box::new(email::Email::new(settings, net)?)),
         "hubspot" => Ok(Box::new(hubspot::Hubspot::new(settings, net)?)),
         "salesforce" => Ok(Box::new(salesforce::Salesforce::new(settings, net)?)),
         other => Err(SettingsError::new(
@@ -149,6 +151,10 @@ pub async fn check(key: &str, settings: &Value, net: &NetPolicy) -> Result<(), S
     match key {
         "postgres" => postgres::check(settings, net).await,
         "file" => file::check(settings).await,
+        "email" => {
+            build(key, settings, net)?;
+            check_smtp_host(settings, net)
+        }
         "webhook" | "ads-audience" | "slack" | "hubspot" | "salesforce" => {
             build(key, settings, net)?;
             check_address(key, settings, net)
@@ -158,6 +164,30 @@ pub async fn check(key: &str, settings: &Value, net: &NetPolicy) -> Result<(), S
             format!("no built-in implementation for connector `{other}`"),
         )),
     }
+}
+
+/// The network guard applied to an SMTP host given as an IP literal (names are checked when
+/// resolved at delivery); `security: none` only towards internal addresses the operator allows.
+fn check_smtp_host(settings: &Value, net: &NetPolicy) -> Result<(), SettingsError> {
+    let host = setting::required(settings, "host")?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok();
+    if let Some(ip) = ip {
+        net.check_ip(ip)
+            .map_err(|r| SettingsError::new("host", r.0))?;
+    }
+    if setting::optional(settings, "security")? == Some("none")
+        && !ip.is_some_and(|ip| crate::net::classify(ip).is_some() && net.check_ip(ip).is_ok())
+    {
+        return Err(SettingsError::new(
+            "security",
+            "none (no TLS) only towards an internal IP address the operator allows; use starttls or tls",
+        ));
+    }
+    Ok(())
 }
 
 /// The network guard applied to an HTTP connector's address setting when a connection is

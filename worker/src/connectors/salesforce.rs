@@ -34,6 +34,9 @@ pub const LEAD_FIELDS: &[(&str, &str)] = &[
     ("lead_source", "LeadSource"),
     ("status", "Status"),
     ("lead_status", "Status"),
+    // The queue or team lead routing chose (a custom Lead field; create it in Salesforce).
+    ("owner_queue", "Owner_Queue__c"),
+    ("priority", "Rating"),
 ];
 
 /// Record field → Contact field (Contacts have no Company or Status; the country is the

@@ -205,6 +205,12 @@ impl Lanes {
                 change.reopened = Some(lane.to_string());
                 Breaker::Closed { failures: 0 }
             }
+            // Answering again after failures in a row (which other processes' breakers may
+            // have parked, or retried minutes ahead): release the lane's waiting deliveries.
+            (Breaker::Closed { failures }, Health::Up) if failures >= 2 => {
+                change.reopened = Some(lane.to_string());
+                Breaker::Closed { failures: 0 }
+            }
             (_, Health::Up) => Breaker::Closed { failures: 0 },
             (Breaker::Probing { wait_ms }, Health::Down) => {
                 let wait_ms = (wait_ms * 2).min(self.max_wait_ms);
@@ -230,7 +236,12 @@ impl Lanes {
         {
             change.parked = Some((l.queued.drain(..).collect(), until));
         }
-        if matches!(l.breaker, Breaker::Closed { .. }) && l.in_flight == 0 && l.queued.is_empty() {
+        // An idle, healthy lane is forgotten; one with failures is kept, so failures in a row
+        // add up even when attempts come one at a time.
+        if matches!(l.breaker, Breaker::Closed { failures: 0 })
+            && l.in_flight == 0
+            && l.queued.is_empty()
+        {
             inner.remove(lane);
         }
         change
@@ -309,5 +320,31 @@ mod tests {
         let c = l.done("c:1", Health::Up, now + 4100);
         assert_eq!(c.reopened.as_deref(), Some("c:1"));
         assert!(l.has_room("c:1"));
+    }
+
+    #[test]
+    fn answering_again_after_failures_in_a_row_releases_waiting_deliveries() {
+        let l = lanes();
+        let now = 1_000_000;
+        // One failure between successes: a problem with one record, nothing to release.
+        l.enqueue(job(1, "c:1"));
+        l.ready(1);
+        assert!(l.done("c:1", Health::Down, now).reopened.is_none());
+        l.enqueue(job(2, "c:1"));
+        l.ready(1);
+        assert!(l.done("c:1", Health::Up, now).reopened.is_none());
+        // Two in a row (below the breaker's three), then an answer: the destination is back,
+        // and retries another process scheduled minutes ahead are due now.
+        for i in 3..5 {
+            l.enqueue(job(i, "c:1"));
+            l.ready(1);
+            assert!(l.done("c:1", Health::Down, now).parked.is_none());
+        }
+        l.enqueue(job(5, "c:1"));
+        l.ready(1);
+        assert_eq!(
+            l.done("c:1", Health::Up, now).reopened.as_deref(),
+            Some("c:1")
+        );
     }
 }

@@ -66,6 +66,27 @@ pub fn event_refs(expr: &str) -> std::collections::BTreeSet<String> {
     out
 }
 
+/// The `event.…` paths an expression reads, in full (`event.contact.first_name` gives
+/// `contact.first_name`): a field an `enrich` step added under its `as` name is known to the
+/// flow decision by its own name (the leaf), an input field by its top-level name (the root).
+pub fn event_paths(expr: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in expr.match_indices("event.") {
+        if i > 0 && expr[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = expr[i + 6..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
+        let name = name.trim_end_matches('.');
+        if !name.is_empty() {
+            out.insert(name.to_string());
+        }
+    }
+    out
+}
+
 /// A condition: must evaluate to a boolean.
 pub fn condition(source: &str, event: &Value, params: &Value) -> Result<bool, String> {
     match eval(source, event, params)? {

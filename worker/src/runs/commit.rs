@@ -30,6 +30,8 @@ pub enum RunRef {
         event_id: Option<String>,
         trigger_key: String,
         accepted_at: String,
+        /// The template version it runs on.
+        version: String,
     },
     /// A run that exists (resumed, started by hand); updated only if still in this state.
     Existing(run::Model),
@@ -78,6 +80,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
                 event_id,
                 trigger_key,
                 accepted_at,
+                version,
             } => news.push((
                 (instance_id, trigger_key.clone()),
                 run::ActiveModel {
@@ -93,6 +96,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
                     decisions: Set(Some(outcome.record.to_json())),
                     input: Set(None),
                     deadline_at: Set(outcome.deadline.map(clock::format)),
+                    template_version: Set(Some(version)),
                     ..Default::default()
                 },
                 outcome,

@@ -29,6 +29,24 @@ fn withheld_for(flow: &SlotFlow, source: &str) -> Withheld {
         })
 }
 
+fn root(source: &str) -> &str {
+    source.split('.').next().unwrap_or(source)
+}
+
+/// The class `flow` lets a source path reach the destination as: the path itself, its
+/// top-level field (an input field), or its leaf (a field an `enrich` step added under its `as`
+/// name, e.g. `contact.first_name`). `None` when no flow decision lets it.
+fn class_of<'a>(flow: &'a SlotFlow, source: &str) -> Option<&'a String> {
+    flow.fields
+        .get(source)
+        .or_else(|| flow.fields.get(root(source)))
+        .or_else(|| {
+            source
+                .rsplit_once('.')
+                .and_then(|(_, leaf)| flow.fields.get(leaf))
+        })
+}
+
 /// The fields that leave for a destination governed by `flow`: from the mapped `record` when
 /// there is one, else the allowed fields of the `input` itself.
 pub fn outgoing(
@@ -45,18 +63,18 @@ pub fn outgoing(
                 let blocked = sources
                     .into_iter()
                     .flatten()
-                    .find(|s| !flow.fields.contains_key(*s));
+                    .find(|s| class_of(flow, s).is_none());
                 match blocked {
                     Some(source) => {
                         fields
                             .withheld
-                            .insert(name.clone(), withheld_for(flow, source));
+                            .insert(name.clone(), withheld_for(flow, root(source)));
                     }
                     None => {
                         let class = sources
                             .into_iter()
                             .flatten()
-                            .filter_map(|s| flow.fields.get(s))
+                            .filter_map(|s| class_of(flow, s))
                             .max_by_key(|c| rank(c))
                             .cloned()
                             .unwrap_or_else(|| "none".into());

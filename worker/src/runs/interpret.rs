@@ -11,7 +11,7 @@ use super::plan::Plan;
 use super::steps::{self, DedupeClaim, Done, Flow, RunState};
 use entity::documents::flow::{FlowDecision, SlotFlow};
 use entity::documents::record::{Decision, RunRecord, StepDecision};
-use entity::documents::template::{DeliverConfig, NotifyConfig, Step, StepKind};
+use entity::documents::template::{DeliverConfig, NotifyConfig, SlaConfig, Step, StepKind};
 use entity::status::{DeliveryStatus, RunStatus};
 use entity::{connection, delivery, instance};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
@@ -230,7 +230,10 @@ async fn run_step(
     out: &mut Outcome,
 ) -> Result<Done, DbErr> {
     Ok(match &step.kind {
-        StepKind::Validate(cfg) => steps::validate(step, cfg, st, &input.accepted_at),
+        StepKind::Validate(cfg) => match steps::lookup(db, cfg, st).await? {
+            Ok(()) => steps::validate(step, cfg, st, &input.accepted_at),
+            Err(not_found) => not_found,
+        },
         StepKind::Dedupe(cfg) => {
             let (done, claim) = steps::dedupe(step, cfg, st);
             out.dedupe.push(claim);
@@ -242,6 +245,8 @@ async fn run_step(
         StepKind::Map(cfg) => steps::map(step, cfg, st),
         StepKind::Delay(_) if passed_before => Done::go(Decision::Passed, "waited", Value::Null),
         StepKind::Delay(cfg) => steps::delay(cfg, st),
+        StepKind::Sla(cfg) if passed_before => sla_check(db, cfg, st, out).await?,
+        StepKind::Sla(cfg) => steps::sla_wait(cfg, st),
         StepKind::Approve(_) if passed_before => {
             Done::go(Decision::Passed, "approved", Value::Null)
         }
@@ -277,6 +282,33 @@ async fn run_step(
             }
         },
     })
+}
+
+/// `sla` once its time has passed: was the watched delivery accepted and the owner set?
+async fn sla_check(
+    db: &DatabaseConnection,
+    cfg: &SlaConfig,
+    st: &mut RunState,
+    out: &Outcome,
+) -> Result<Done, DbErr> {
+    use sea_orm::ActiveValue;
+    let key = out
+        .deliveries
+        .iter()
+        .find(|d| matches!(&d.step_id, ActiveValue::Set(s) | ActiveValue::Unchanged(s) if *s == cfg.watch))
+        .and_then(|d| match &d.idempotency_key {
+            ActiveValue::Set(k) | ActiveValue::Unchanged(k) => Some(k.clone()),
+            ActiveValue::NotSet => None,
+        });
+    let status = match key {
+        Some(k) => delivery::Entity::find()
+            .filter(delivery::Column::IdempotencyKey.eq(k))
+            .one(db)
+            .await?
+            .map(|d| d.status),
+        None => None,
+    };
+    Ok(steps::sla_verdict(cfg, st, status))
 }
 
 fn unbound(slot: &str) -> Done {

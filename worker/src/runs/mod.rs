@@ -130,6 +130,7 @@ async fn event_runs(engine: &Engine, jobs: Vec<EventJob>) -> Result<Vec<Work>, D
                 event_id: Some(ev.id.clone()),
                 trigger_key: ev.id.clone(),
                 accepted_at: ev.received_at.clone(),
+                version: inst.template_version.clone(),
             },
         };
         let input = Input {
@@ -140,6 +141,11 @@ async fn event_runs(engine: &Engine, jobs: Vec<EventJob>) -> Result<Vec<Work>, D
         };
         let span = tracing::info_span!("run", instance = inst.id, template = %inst.template, event = %ev.id);
         crate::trace::adopt(&span, j.trace.as_deref());
+        let pinned = match &run {
+            RunRef::Existing(r) => pinned(inst, r),
+            RunRef::New { .. } => None,
+        };
+        let inst = pinned.as_ref().unwrap_or(inst);
         let outcome = {
             use tracing::Instrument;
             let run = async {
@@ -189,6 +195,16 @@ pub async fn evaluate(
     interpret::interpret(&engine.db, &plan, inst, d, input, from_step).await
 }
 
+/// `inst` as run `r` sees it: on the template version the run started on, when the workflow
+/// has moved to another one since (`migrateInstance`); `None` when they are the same.
+fn pinned(inst: &instance::Model, r: &run::Model) -> Option<instance::Model> {
+    let v = r.template_version.as_ref()?;
+    (*v != inst.template_version).then(|| instance::Model {
+        template_version: v.clone(),
+        ..inst.clone()
+    })
+}
+
 /// `Continue { run_id, from_step }`: a manual start, or a run resumed after a delay or an
 /// approval.
 async fn continue_run(
@@ -232,6 +248,7 @@ async fn continue_run(
         event_id: run.event_id.clone(),
         trigger_key: run.trigger_key.clone(),
     };
+    let inst = pinned(&inst, &run).unwrap_or(inst);
     let outcome = evaluate(engine, &inst, &mut HashMap::new(), &input, from_step).await?;
     Ok(Work {
         job,
@@ -277,19 +294,28 @@ async fn expire(engine: &Engine, job: (i64, i32), run_id: i64) -> Result<(), DbE
     tally.run(run.instance_id, RunStatus::Expired, false);
     tally.flush(&tx).await?;
     if let Some(inst) = inst {
-        entity::notification::ActiveModel {
-            recipient: Set(inst.owner.clone()),
-            topic: Set("approval_expired".into()),
-            target: Set(format!("run:{}", run.id)),
-            message: Set(format!(
-                "Run {} of workflow '{}' {detail}",
-                run.id, inst.name
-            )),
-            created_at: Set(entity::clock::now_string()),
-            ..Default::default()
+        // The workflow's owner, and whoever started the run by hand if that is someone else.
+        let mut recipients = vec![inst.owner.clone()];
+        if let Some(starter) = &run.started_by
+            && *starter != inst.owner
+        {
+            recipients.push(starter.clone());
         }
-        .insert(&tx)
-        .await?;
+        for recipient in recipients {
+            entity::notification::ActiveModel {
+                recipient: Set(recipient),
+                topic: Set("approval_expired".into()),
+                target: Set(format!("run:{}", run.id)),
+                message: Set(format!(
+                    "Run {} of workflow '{}' {detail}",
+                    run.id, inst.name
+                )),
+                created_at: Set(entity::clock::now_string()),
+                ..Default::default()
+            }
+            .insert(&tx)
+            .await?;
+        }
     }
     tx.commit().await
 }

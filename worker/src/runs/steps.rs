@@ -8,9 +8,9 @@ use entity::contact;
 use entity::documents::record::Decision;
 use entity::documents::template::{
     DedupeConfig, DelayConfig, EnrichConfig, EnrichSource, MapConfig, OnFail, OnMissing,
-    RouteConfig, Step, SuppressConfig, ValidateConfig,
+    RouteConfig, SlaConfig, Step, SuppressConfig, ValidateConfig,
 };
-use entity::status::RunStatus;
+use entity::status::{DeliveryStatus, RunStatus};
 use entity::suppression;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde_json::{Map, Value, json};
@@ -145,6 +145,105 @@ pub fn validate(step: &Step, cfg: &ValidateConfig, st: &RunState, accepted_at: &
         format!("{} checks passed", cfg.rules.len()),
         Value::Null,
     )
+}
+
+/// `validate` with a `lookup`: finds the record the check is about — e.g. the segment a
+/// campaign names (`{contract: segment, by: segment_id, value: "params.segment_id"}`) — and adds
+/// its fields to the run's input (missing ones take the contract's defaults), so the rules and
+/// later steps read them as `event.<field>`. Contacts and leads come from the contact store,
+/// accounts from its `account:<domain>` entries, other contracts from the newest accepted event
+/// of that type whose `by` field holds the value. `Err(done)` when it is not found.
+pub async fn lookup(
+    db: &DatabaseConnection,
+    cfg: &ValidateConfig,
+    st: &mut RunState,
+) -> Result<Result<(), Done>, DbErr> {
+    let Some(l) = &cfg.lookup else {
+        return Ok(Ok(()));
+    };
+    let stop = |detail: String| {
+        let status = match cfg.on_fail.unwrap_or(OnFail::Reject) {
+            OnFail::Skip => RunStatus::Skipped,
+            OnFail::Reject => RunStatus::Rejected,
+        };
+        let mut d = Done::stop(status, Decision::NotFound, detail);
+        d.data = json!({"lookup": l.contract, "by": l.by});
+        d
+    };
+    let wanted = match cel::eval(&l.value, &st.event, &st.params) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Null) | Err(_) => {
+            return Ok(Err(stop(format!(
+                "nothing to look the {} up by: {} has no value",
+                l.contract, l.value
+            ))));
+        }
+        Ok(other) => other.to_string(),
+    };
+    let found: Option<Map<String, Value>> = match l.contract.as_str() {
+        "contact" | "lead" => contact::Entity::find()
+            .filter(contact::Column::Email.eq(wanted.to_lowercase()))
+            .one(db)
+            .await?
+            .map(|c| serde_json::from_str(&c.traits).unwrap_or_default()),
+        "account" => contact::Entity::find()
+            .filter(contact::Column::ExternalId.eq(format!("account:{}", wanted.to_lowercase())))
+            .one(db)
+            .await?
+            .map(|c| serde_json::from_str(&c.traits).unwrap_or_default()),
+        contract => newest_record(db, contract, &l.by, &wanted).await?,
+    };
+    let Some(mut found) = found else {
+        return Ok(Err(stop(format!(
+            "no {} with {} = {wanted}",
+            l.contract, l.by
+        ))));
+    };
+    if let Some(def) = crate::catalog::current(db, "contract", &l.contract).await?
+        && let Some(props) = def.definition["schema"]["properties"].as_object()
+    {
+        for (name, prop) in props {
+            if let Some(default) = prop.get("default") {
+                found.entry(name.clone()).or_insert_with(|| default.clone());
+            }
+        }
+    }
+    if let Some(obj) = st.event.as_object_mut() {
+        obj.extend(found);
+    } else {
+        st.event = Value::Object(found);
+    }
+    Ok(Ok(()))
+}
+
+/// The newest accepted `contract` event whose payload field `by` equals `value`.
+async fn newest_record(
+    db: &DatabaseConnection,
+    contract: &str,
+    by: &str,
+    value: &str,
+) -> Result<Option<Map<String, Value>>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut q = entity::event::Entity::find()
+        .filter(entity::event::Column::EventType.eq(contract))
+        .filter(entity::event::Column::Status.eq("accepted"));
+    // Narrow in the database when the value needs no escaping in LIKE; check exactly below.
+    if !value.contains(['%', '_', '\\', '"']) {
+        q = q.filter(entity::event::Column::Payload.contains(value));
+    }
+    let rows = q
+        .order_by_desc(entity::event::Column::ReceivedAt)
+        .limit(1000)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().find_map(|e| {
+        let payload: Map<String, Value> = serde_json::from_str(&e.payload).ok()?;
+        let hit = match path(&Value::Object(payload.clone()), by)? {
+            Value::String(s) => s == value,
+            other => serde_json::from_str::<Value>(value).ok().as_ref() == Some(other),
+        };
+        hit.then_some(payload)
+    }))
 }
 
 /// A dedupe key the run claims when it is recorded.
@@ -336,8 +435,8 @@ pub fn map(step: &Step, cfg: &MapConfig, st: &mut RunState) -> Done {
     for (out, from) in &cfg.fields {
         if let Some(v) = path(&st.event, from) {
             rec.fields.insert(out.clone(), v.clone());
-            let root = from.split('.').next().unwrap_or(from).to_string();
-            rec.sources.insert(out.clone(), BTreeSet::from([root]));
+            rec.sources
+                .insert(out.clone(), BTreeSet::from([from.clone()]));
         } else {
             rec.missing.push(out.clone());
         }
@@ -359,7 +458,7 @@ pub fn map(step: &Step, cfg: &MapConfig, st: &mut RunState) -> Done {
             }
         };
         rec.fields.insert(out.clone(), v);
-        rec.sources.insert(out.clone(), cel::event_refs(expr));
+        rec.sources.insert(out.clone(), cel::event_paths(expr));
     }
     let names: Vec<&String> = rec.fields.keys().collect();
     let done = Done::go(
@@ -387,6 +486,86 @@ pub fn delay(cfg: &DelayConfig, st: &RunState) -> Done {
             seconds: i64::try_from(minutes.saturating_mul(60)).unwrap_or(i64::MAX),
         },
     }
+}
+
+/// Minutes of an `sla` step (its parameter, else `minutes`, else 30).
+fn sla_minutes(cfg: &SlaConfig, st: &RunState) -> u64 {
+    param_u64(&st.params, cfg.minutes_from_param.as_ref())
+        .or(cfg.minutes)
+        .unwrap_or(30)
+}
+
+/// `sla` when first reached: wait out the SLA, then check (`sla_verdict`).
+pub fn sla_wait(cfg: &SlaConfig, st: &RunState) -> Done {
+    let minutes = sla_minutes(cfg, st);
+    Done {
+        decision: Decision::Waiting,
+        detail: format!(
+            "waiting up to {minutes} minutes for {} to be accepted",
+            cfg.watch
+        ),
+        data: json!({"minutes": minutes, "watch": cfg.watch}),
+        flow: Flow::Wait {
+            seconds: i64::try_from(minutes.saturating_mul(60)).unwrap_or(i64::MAX),
+        },
+    }
+}
+
+/// `sla` after its time: within the SLA when the watched delivery (`status`) was accepted and
+/// the owner field is set; otherwise the run is re-routed to the fallback owner and
+/// `event.sla_breached` is set for the steps that follow.
+pub fn sla_verdict(cfg: &SlaConfig, st: &mut RunState, status: Option<DeliveryStatus>) -> Done {
+    let field = cfg.assign_to.as_deref().unwrap_or("owner");
+    let minutes = sla_minutes(cfg, st);
+    let owner = path(&st.event, field)
+        .and_then(Value::as_str)
+        .filter(|o| !o.trim().is_empty())
+        .map(str::to_string);
+    let accepted = status == Some(DeliveryStatus::Delivered);
+    let state = status.map_or("not made", |s| s.as_str());
+    let Some(obj) = st.event.as_object_mut() else {
+        return Done::stop(
+            RunStatus::Failed,
+            Decision::Failed,
+            "the input is not an object",
+        );
+    };
+    if accepted && owner.is_some() {
+        obj.insert("sla_breached".into(), Value::Bool(false));
+        return Done::go(
+            Decision::Passed,
+            format!("{} was accepted within {minutes} minutes", cfg.watch),
+            json!({"watch": cfg.watch, "delivery": state, "owner": owner}),
+        );
+    }
+    let fallback = param_str(&st.params, cfg.fallback_owner_from_param.as_ref())
+        .or_else(|| cfg.fallback_owner.clone())
+        .unwrap_or_else(|| "unassigned".into());
+    let why = if accepted {
+        format!("no {field} was set")
+    } else {
+        format!("{} was not accepted (delivery {state})", cfg.watch)
+    };
+    let previous = owner.clone().unwrap_or_else(|| "nobody".into());
+    obj.insert("previous_owner".into(), Value::String(previous.clone()));
+    obj.insert(field.to_string(), Value::String(fallback.clone()));
+    obj.insert("sla_breached".into(), Value::Bool(true));
+    obj.insert("sla_minutes".into(), json!(minutes));
+    Done::go(
+        Decision::Routed,
+        format!(
+            "SLA of {minutes} minutes breached: {why}; re-routed from {previous} to {fallback}"
+        ),
+        json!({"watch": cfg.watch, "delivery": state, "from": previous, "to": fallback,
+               "breached": true}),
+    )
+}
+
+/// The string in the parameter named `name`, if the step names one.
+fn param_str(params: &Value, name: Option<&String>) -> Option<String> {
+    name.and_then(|p| params.get(p))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// Fills `{{event.x}}` / `{{params.x}}` placeholders of a message.

@@ -5,6 +5,7 @@
 import { gql } from '../api.js';
 import { h, replace, loading, errorBox, empty, statusBadge, table, when, json, announce } from '../dom.js';
 import { setQuery } from '../router.js';
+import { contactSearch } from '../contact_search.js';
 
 const LOG = `query($f: AuditFilter, $first: Int, $after: String) { auditLog(filter: $f, first: $first, after: $after) {
   edges { node { seq at actor roles action target outcome before after requestId prevHash hash } }
@@ -51,6 +52,7 @@ export async function render(main, ctx) {
     h('div', { class: 'buttons' }, exportButton, ' ', exportStatus),
     results);
   ctx.titled('Audit log', ctx.focus);
+  main.querySelector('.lead').after(contactSearch());
 
   const current = () => {
     const f = {};

@@ -9,6 +9,10 @@ import { runs as listRuns, deliveries, deadLetters, replay, runNow, decideRun, h
 import { runSparkline, stackedBar } from '../charts.js';
 import { NOTICE, noticeBanner } from '../deprecation.js';
 import { cronText } from '../flows.js';
+import { lineagePanel } from '../lineage_panel.js';
+import { liveUpdates } from '../live_workflow.js';
+import { offerStart } from '../start_run.js';
+import { offerMove } from '../migrate_offer.js';
 
 const INSTANCE = `{ instances { id name template templateVersion owner ownerTeam status approvedBy approverRoles params bindings flows createdAt updatedAt } }`;
 const ACTIONS = {
@@ -78,7 +82,9 @@ export async function render(main, ctx) {
   const deprecation = h('div');
   templateInfo(inst).then((t) => {
     offerRunNow(inst, t, runNowHost, status, redraw);
+    offerStart(inst, t, runNowHost, status, redraw);
     if (t.notice) replace(deprecation, noticeBanner(t.notice, { lifecycle: t.lifecycle, intro: `This workflow uses ${inst.template} ${inst.templateVersion}.` }));
+    if (t.notice) offerMove(inst, deprecation);
   }).catch(() => {});
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, link('/workflows', 'My workflows'), ' › ', inst.name),
@@ -107,6 +113,8 @@ export async function render(main, ctx) {
   ctx.titled(inst.name, ctx.focus);
   redraw();
   drawDeadLetters(inst, dead);
+  main.querySelector('#runs-h').after(liveUpdates(inst, redraw));
+  main.querySelector('.detail-main').append(lineagePanel(inst));
 }
 
 /** The template version's trigger and lifecycle, and its deprecation notice if it has one. */
@@ -167,7 +175,7 @@ function runItem(run) {
     }
   });
   return h('li', { class: `run ${outcome(run.status)}` },
-    h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt), run.eventId ? h('span', { class: 'muted' }, ` · event ${run.eventId}`) : h('span', { class: 'muted' }, ' · scheduled'),
+    h('div', { class: 'run-head' }, statusBadge(run.status), ' ', when(run.startedAt), run.eventId ? h('span', { class: 'muted' }, ` · event ${run.eventId}`) : h('span', { class: 'muted' }, run.startedBy ? ` · started by ${run.startedBy}` : ' · scheduled'),
       run.latencyMs != null ? h('span', { class: 'muted' }, ` · ${run.latencyMs} ms`) : null,
       run.step ? h('span', { class: 'muted' }, ` · last step ${run.step}`) : null, ' ', more),
     run.detail ? h('p', { class: 'run-detail' }, run.detail) : null,
