@@ -198,7 +198,7 @@ async fn an_approval_is_revoked_when_the_approved_destination_changes() {
     assert_eq!(now[0]["inputs"]["destinations"]["out"], second);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_says_who_must_approve_and_a_changed_rule_revokes() {
     let policies = copy_policies();
     let rule = "p, role:compliance, approval:flow:personal:generic, approve, any, allow";
@@ -254,6 +254,26 @@ async fn the_policy_says_who_must_approve_and_a_changed_rule_revokes() {
     let changed = csv.replace(
         rule,
         "p, role:platform_admin, approval:flow:personal:generic, approve, any, allow",
+    );
+    let proposal = copy_policies();
+    replace(proposal.path(), "policy.csv", &changed);
+    let out = app.cli(&[
+        "policy",
+        "diff",
+        "--against",
+        &proposal.path().display().to_string(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "needing an approval is not blocking: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "instance {id} 'it' would need an approval from platform_admin"
+        )),
+        "the diff says so beforehand: {text}"
     );
     replace(policies.path(), "policy.csv", &changed);
     let back = eventually(WAIT, || async {

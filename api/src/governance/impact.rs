@@ -1,9 +1,10 @@
 //! What a proposed policy would change, before it is in force (`switchyard policy diff`, the
 //! `policyImpact` query) and as it comes into force (the reload's audit entry): the rules added
 //! and removed, the live workflows it would block or narrow with the fields each destination
-//! would lose, and who would gain or lose the right to instantiate which templates — each with
-//! the rule that decides it. Reads only.
+//! would lose, the approvals they would newly need, and who would gain or lose the right to
+//! instantiate which templates — each with the rule that decides it. Reads only.
 
+use super::approvals;
 use super::evaluate::{self, Effect, Evaluation, FieldChange, Reads};
 use crate::catalog::{self, definitions::Kind};
 use crate::error::ApiResult;
@@ -51,6 +52,20 @@ pub struct RightChange {
     pub rule: String,
 }
 
+/// A live workflow that would need a (new) approval, or no longer need one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalImpact {
+    pub instance: i64,
+    pub name: String,
+    /// The policy object (`approval:flow:hashed:ads`).
+    pub requirement: String,
+    /// Who may give it (for `require`), or who gave it (for `release`).
+    pub roles: Vec<String>,
+    /// `require` (it goes back to pending until approved) or `release`.
+    pub change: String,
+    pub rule: String,
+}
+
 /// Everything a proposal would change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Impact {
@@ -62,6 +77,8 @@ pub struct Impact {
     /// Live workflows blocked, narrowed or given fields back.
     pub instances: Vec<InstanceImpact>,
     pub rights: Vec<RightChange>,
+    /// Approvals live workflows would newly need, or no longer need.
+    pub approvals: Vec<ApprovalImpact>,
     /// Why a reload would refuse the proposal (it would lock every administrator out).
     pub refused: Option<String>,
     /// Workflows that could not be evaluated (a template version gone), with why.
@@ -102,6 +119,7 @@ pub async fn impact(
         rules_removed: now.difference(&next).cloned().collect(),
         instances: Vec::new(),
         rights: Vec::new(),
+        approvals: Vec::new(),
         refused: lockout(current, proposed),
         unchecked: Vec::new(),
     };
@@ -120,6 +138,24 @@ pub async fn impact(
             let e = evaluate::evaluate(db, proposed, &mut reads, &inst, Some(before)).await?;
             if e.effect != Effect::Unchanged || !e.gained.is_empty() {
                 out.instances.push(InstanceImpact::of(&e));
+            }
+            let was = approvals::required_of(db, current, &mut reads, &inst, &e.before).await?;
+            let now = approvals::required_of(db, proposed, &mut reads, &inst, &e.after).await?;
+            for (change, reqs, other) in [("require", &now, &was), ("release", &was, &now)] {
+                for r in reqs.iter().filter(|r| {
+                    !other
+                        .iter()
+                        .any(|o| o.object == r.object && o.roles == r.roles)
+                }) {
+                    out.approvals.push(ApprovalImpact {
+                        instance: inst.id,
+                        name: inst.name.clone(),
+                        requirement: r.object.clone(),
+                        roles: r.roles.clone(),
+                        change: change.into(),
+                        rule: r.rule.clone(),
+                    });
+                }
             }
         }
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -235,6 +271,20 @@ pub fn render(i: &Impact) -> String {
         s.push_str(&format!(
             "{} would {} the right to instantiate {}: {}\n",
             r.subject, r.change, r.template, r.rule
+        ));
+    }
+    for a in &i.approvals {
+        let what = if a.change == "require" {
+            format!(
+                "would need an approval from {} (it waits, pending)",
+                a.roles.join(" or ")
+            )
+        } else {
+            "would no longer need its approval".to_string()
+        };
+        s.push_str(&format!(
+            "instance {} '{}' {what}: {} — {}\n",
+            a.instance, a.name, a.requirement, a.rule
         ));
     }
     for u in &i.unchecked {

@@ -81,6 +81,18 @@ pub struct RightImpact {
     pub rule: String,
 }
 
+/// A live workflow that would need a new approval, or no longer need one.
+#[derive(SimpleObject)]
+pub struct ApprovalChange {
+    pub instance: i64,
+    pub name: String,
+    pub requirement: String,
+    pub roles: Vec<String>,
+    /// `require` or `release`.
+    pub change: String,
+    pub rule: String,
+}
+
 /// What a proposed policy would change.
 #[derive(SimpleObject)]
 pub struct PolicyImpact {
@@ -91,6 +103,7 @@ pub struct PolicyImpact {
     pub rules_removed: Vec<String>,
     pub instances: Vec<InstanceImpact>,
     pub rights: Vec<RightImpact>,
+    pub approvals: Vec<ApprovalChange>,
     /// Something live would be blocked, or a reload would refuse the proposal.
     pub blocking: bool,
     /// Why a reload would refuse it (it would lock every administrator out).
@@ -127,6 +140,18 @@ fn shape(i: impact::Impact) -> PolicyImpact {
                 template: r.template,
                 change: r.change,
                 rule: r.rule,
+            })
+            .collect(),
+        approvals: i
+            .approvals
+            .into_iter()
+            .map(|a| ApprovalChange {
+                instance: a.instance,
+                name: a.name,
+                requirement: a.requirement,
+                roles: a.roles,
+                change: a.change,
+                rule: a.rule,
             })
             .collect(),
         refused: i.refused,
