@@ -215,7 +215,7 @@ pub async fn approve(
     let (def, _) = reads
         .template(db, &row.template, &row.template_version)
         .await?;
-    let flows = super::apply::runnable(db, policy, &row).await?;
+    let (flows, _) = super::evaluate::decide(db, policy, &mut reads, &row).await?;
     let reqs = required(policy, &row.template, &def, &flows);
     let given = valid(db, id).await?;
     let inputs = inputs(&row, &flows);
@@ -252,6 +252,8 @@ pub async fn approve(
             "four eyes: the person who requested an instance cannot approve it".into(),
         ));
     }
+    // Nothing is approved that the policy in force would not let run.
+    super::apply::runnable(db, policy, &row).await?;
     let now = chrono::Utc::now();
     let expires = cfg
         .expire_after_seconds()
