@@ -69,68 +69,6 @@ pub async fn list(
     after_key: Option<&str>,
     limit: u64,
 ) -> ApiResult<(Vec<catalog_item::Model>, bool)> {
-    let key = format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{after_key:?}|{limit}",
-        kind.as_str(),
-        filter.search,
-        filter.category,
-        filter.lifecycle.map(Lifecycle::as_str),
-        filter.owner
-    );
-    if let Some(hit) = pages::get(&key) {
-        return Ok(hit);
-    }
-    let generation = generation();
-    let page = list_uncached(db, kind, filter, after_key, limit).await?;
-    pages::put(key, generation, page.clone());
-    Ok(page)
-}
-
-/// Catalog pages, kept briefly: browsing the catalog is most of the API's reads, and the
-/// catalog changes rarely. A page is dropped by any catalog write in this process
-/// ([`changed`]) and after [`pages::TTL`] in any case, so a write by another process shows
-/// within a second.
-mod pages {
-    use entity::catalog_item;
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    use std::time::{Duration, Instant};
-
-    pub const TTL: Duration = Duration::from_secs(1);
-    const MAX_PAGES: usize = 1024;
-
-    type Page = (Vec<catalog_item::Model>, bool);
-    type Pages = HashMap<String, (u64, Instant, Page)>;
-
-    fn pages() -> &'static Mutex<Pages> {
-        static PAGES: OnceLock<Mutex<Pages>> = OnceLock::new();
-        PAGES.get_or_init(Mutex::default)
-    }
-
-    pub fn get(key: &str) -> Option<Page> {
-        let pages = pages().lock().ok()?;
-        let (generation, at, page) = pages.get(key)?;
-        (*generation == super::generation() && at.elapsed() < TTL).then(|| page.clone())
-    }
-
-    /// Keeps `page`, read while the catalog was at `generation`.
-    pub fn put(key: String, generation: u64, page: Page) {
-        if let Ok(mut pages) = pages().lock() {
-            if pages.len() >= MAX_PAGES {
-                pages.clear();
-            }
-            pages.insert(key, (generation, Instant::now(), page));
-        }
-    }
-}
-
-async fn list_uncached(
-    db: &DatabaseConnection,
-    kind: Kind,
-    filter: &ListFilter,
-    after_key: Option<&str>,
-    limit: u64,
-) -> ApiResult<(Vec<catalog_item::Model>, bool)> {
     let mut q = catalog_item::Entity::find().filter(catalog_item::Column::Kind.eq(kind.as_str()));
     if let Some(after) = after_key {
         q = q.filter(catalog_item::Column::Key.gt(after));
