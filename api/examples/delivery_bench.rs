@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+mod common;
+use common::{forwarding_workflow, gql};
 
 fn event(i: usize, run: &str) -> Value {
     json!({
@@ -40,27 +41,6 @@ async fn receiver(count: Arc<AtomicUsize>) -> anyhow::Result<String> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(format!("http://{addr}/hook"))
-}
-
-async fn gql(
-    client: &reqwest::Client,
-    addr: &str,
-    token: &str,
-    q: &str,
-    v: Value,
-) -> anyhow::Result<Value> {
-    let body: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": q, "variables": v }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if !body["errors"].is_null() {
-        anyhow::bail!("{q}: {body}");
-    }
-    Ok(body["data"].clone())
 }
 
 async fn send(
@@ -169,37 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let count = Arc::new(AtomicUsize::new(0));
     let hook = receiver(Arc::clone(&count)).await?;
     let client = reqwest::Client::new();
-    let template = json!({
-        "key": "bench-forward", "name": "Bench forward", "category": "lead-management",
-        "owner": "bench", "version": "1.0.0", "summary": "Forward form submissions.",
-        "description": "Forward form submissions to a webhook.",
-        "definition": {
-            "parameters": {"type": "object", "properties": {}},
-            "trigger": {"type": "event", "contract": "event.form_submitted", "versions": "^1"},
-            "slots": {"hook": {"category": "generic"}},
-            "reads": [{"contract": "event.form_submitted", "versions": "^1", "fields": ["email", "form_id", "company"]}],
-            "steps": [{"id": "forward", "type": "deliver", "reads": ["email", "form_id", "company"],
-                       "config": {"slot": "hook", "object": "event.form_submitted", "action": "send"}}]
-        }
-    });
-    gql(
-        &client,
-        &addr,
-        &token,
-        "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
-        json!({"i": template}),
-    )
-    .await?;
-    let conn = gql(&client, &addr, &token,
-        "mutation($s: JSON!) { createConnection(connector: \"webhook\", name: \"bench\", settings: $s) { id } }",
-        json!({"s": {"url": hook, "secret": SECRET}})).await?;
-    let conn_id = conn["createConnection"]["id"].as_i64().unwrap_or_default();
-    let inst = gql(&client, &addr, &token,
-        "mutation($c: Int!) { instantiateTemplate(template: \"bench-forward\", name: \"bench\", params: {}, connections: [{slot: \"hook\", connection: $c}]) { id } }",
-        json!({"c": conn_id})).await?;
-    let instance_id = inst["instantiateTemplate"]["id"]
-        .as_i64()
-        .unwrap_or_default();
+    let (_, instance_id) = forwarding_workflow(&client, &addr, &token, &hook).await?;
     let key = gql(&client, &addr, &token,
         "mutation { createWriteKey(name: \"bench\", eventTypes: [\"event.form_submitted\"]) { key } }", json!({})).await?;
     let key = key["createWriteKey"]["key"]

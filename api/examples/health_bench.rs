@@ -12,9 +12,12 @@ use api::config::{CommonArgs, Config};
 use entity::documents::record::DeliveryFields;
 use entity::status::{DeliveryStatus, RunStatus};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use worker::health::Tally;
+
+mod common;
+use common::{forwarding_workflow, gql};
 
 const MINUTE_MS: i64 = 60_000;
 const WEEK_MINUTES: i64 = 7 * 24 * 60;
@@ -25,27 +28,6 @@ const HEALTH: &str = "query($i: Int!, $w: Window!) { instance(id: $i) { health(w
     latency { p50Ms p95Ms p99Ms }
     freshness { slaMinutes minutesSince late measuredFrom }
     completeness { complete incomplete share gaps { field reason count } } } } }";
-
-async fn gql(
-    client: &reqwest::Client,
-    addr: &str,
-    token: &str,
-    q: &str,
-    v: Value,
-) -> anyhow::Result<Value> {
-    let body: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": q, "variables": v }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    if !body["errors"].is_null() {
-        anyhow::bail!("{q}: {body}");
-    }
-    Ok(body["data"].clone())
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -134,37 +116,8 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(2),
     ));
     let client = reqwest::Client::new();
-    let template = json!({
-        "key": "bench-forward", "name": "Bench forward", "category": "lead-management",
-        "owner": "bench", "version": "1.0.0", "summary": "Forward form submissions.",
-        "description": "Forward form submissions to a webhook.",
-        "definition": {
-            "parameters": {"type": "object", "properties": {}},
-            "trigger": {"type": "event", "contract": "event.form_submitted", "versions": "^1"},
-            "slots": {"hook": {"category": "generic"}},
-            "reads": [{"contract": "event.form_submitted", "versions": "^1", "fields": ["email", "form_id", "company"]}],
-            "steps": [{"id": "forward", "type": "deliver", "reads": ["email", "form_id", "company"],
-                       "config": {"slot": "hook", "object": "event.form_submitted", "action": "send"}}]
-        }
-    });
-    gql(
-        &client,
-        &addr,
-        &token,
-        "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
-        json!({"i": template}),
-    )
-    .await?;
-    let conn = gql(&client, &addr, &token,
-        "mutation($s: JSON!) { createConnection(connector: \"webhook\", name: \"bench\", settings: $s) { id } }",
-        json!({"s": {"url": "http://127.0.0.1:9/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})).await?;
-    let conn_id = conn["createConnection"]["id"].as_i64().unwrap_or_default();
-    let inst = gql(&client, &addr, &token,
-        "mutation($c: Int!) { instantiateTemplate(template: \"bench-forward\", name: \"bench\", params: {}, connections: [{slot: \"hook\", connection: $c}]) { id } }",
-        json!({"c": conn_id})).await?;
-    let instance = inst["instantiateTemplate"]["id"]
-        .as_i64()
-        .ok_or_else(|| anyhow::anyhow!("no instance id"))?;
+    let (conn_id, instance) =
+        forwarding_workflow(&client, &addr, &token, "http://127.0.0.1:9/hook").await?;
 
     // The history: `total` deliveries spread evenly over the last seven days, tallied a minute
     // at a time (as the engine does), and the same number of delivery rows.
