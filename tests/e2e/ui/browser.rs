@@ -12,7 +12,7 @@
 //!
 //! Without chromedriver the test says why and passes, unless `CI` is set: then it fails.
 
-use super::webdriver::{Ui, WAIT, browser, start_driver};
+use super::webdriver::{Ui, WAIT, browser, driver_or_skip};
 use crate::execution::event_to;
 use crate::helpers::*;
 use crate::receiver::{Receiver, Reply};
@@ -32,13 +32,8 @@ async fn connection(app: &TestApp, connector: &str, name: &str, settings: Value)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_marketer_finds_and_instantiates_lead_capture_and_compliance_sees_it() {
-    let (driver, chromium) = match start_driver().await {
-        Ok(d) => d,
-        Err(why) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED the browser test: {why}");
-            return;
-        }
-        Err(why) => panic!("CI is set, so the browser test must run: {why}"),
+    let Some((driver, chromium)) = driver_or_skip("web UI").await else {
+        return;
     };
     let app = spawn_with(Setup {
         workers: true,

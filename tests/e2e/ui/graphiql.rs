@@ -5,19 +5,14 @@
 //!
 //! Without chromedriver the test says why and passes, unless `CI` is set: then it fails.
 
-use super::webdriver::{Ui, browser_with, start_driver};
+use super::webdriver::{Ui, browser_with, driver_or_skip};
 use crate::helpers::*;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_offline_from_the_binary() {
-    let (driver, chromium) = match start_driver().await {
-        Ok(d) => d,
-        Err(why) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED the GraphiQL browser test: {why}");
-            return;
-        }
-        Err(why) => panic!("CI is set, so the browser test must run: {why}"),
+    let Some((driver, chromium)) = driver_or_skip("GraphiQL").await else {
+        return;
     };
     let app = spawn_app().await;
     let offline = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"];

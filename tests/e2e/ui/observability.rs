@@ -6,7 +6,7 @@
 //! finds where a person's data went and exports it as JSON. Pages are checked like the others
 //! (labels, no script errors, title, no sideways scroll) and saved as screenshots.
 
-use super::webdriver::{Ui, WAIT, browser, start_driver};
+use super::webdriver::{Ui, WAIT, browser, driver_or_skip};
 use crate::alerts::{evaluate_at, watched_workflow_of};
 use crate::execution::event_to;
 use crate::helpers::*;
@@ -15,13 +15,8 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_workflow_lineage_alerts_and_contact_search_in_the_browser() {
-    let (driver, chromium) = match start_driver().await {
-        Ok(d) => d,
-        Err(why) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED the observability browser test: {why}");
-            return;
-        }
-        Err(why) => panic!("CI is set, so the browser test must run: {why}"),
+    let Some((driver, chromium)) = driver_or_skip("observability").await else {
+        return;
     };
     let app = spawn_with(Setup {
         workers: true,

@@ -33,6 +33,20 @@ fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 /// Starts chromedriver on a free port, or explains why not.
+/// Starts chromedriver for the browser test `what`; `None` (the test is skipped, saying why)
+/// when Chromium or chromedriver is missing outside CI. Under CI (`CI` set) a missing browser
+/// fails the test instead of skipping it.
+pub async fn driver_or_skip(what: &str) -> Option<(Driver, PathBuf)> {
+    match start_driver().await {
+        Ok(d) => Some(d),
+        Err(why) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED the {what} browser test: {why}");
+            None
+        }
+        Err(why) => panic!("CI is set, so the {what} browser test must run: {why}"),
+    }
+}
+
 pub async fn start_driver() -> Result<(Driver, PathBuf), String> {
     let driver = find_binary(
         "CHROMEDRIVER",
