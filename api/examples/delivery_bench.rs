@@ -9,7 +9,6 @@
 //! A fourth argument `memory` instead queues EVENTS events first, then starts one worker
 //! process and reports its resident memory over 30 s while it works through the backlog.
 
-use api::config::{CommonArgs, Config};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{forwarding_workflow, gql};
+use common::{Bench, forwarding_workflow, gql};
 
 fn event(i: usize, run: &str) -> Value {
     json!({
@@ -84,49 +83,19 @@ async fn wait_for(count: &AtomicUsize, n: usize, limit: Duration) -> bool {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = tempfile::tempdir()?;
-    let url = args
-        .first()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            )
-        });
     let workers: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let events: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4000);
-    let config_file = dir.path().join("bench.toml");
-    std::fs::write(
-        &config_file,
-        "[execution]\noutbound_allow = [\"127.0.0.1\"]\n",
-    )?;
-    let config = Config::load(
-        &CommonArgs {
-            config: Some(config_file.clone()),
-            data_dir: Some(dir.path().to_path_buf()),
-            database_url: Some(url.clone()),
-            ..Default::default()
-        },
-        None,
-    )?;
     let memory = args.get(3).is_some_and(|a| a == "memory");
     let embedded = workers == 0 && !memory;
-    let app = api::server::build(config.clone(), embedded).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?.to_string();
-    let token = app
-        .state
-        .auth
-        .mint("bench", &["platform_engineer".into()], 3600)?;
-    let db = app.state.db.clone();
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(api::server::run(
-        listener,
-        app,
-        stop_rx,
-        Duration::from_secs(2),
-    ));
+    // `bench` lives to the end: dropping it stops the server.
+    let bench = Bench::start(dir.path(), args.first().map(String::as_str), embedded).await?;
+    let (addr, token, db, url, config_file) = (
+        bench.addr.clone(),
+        bench.token.clone(),
+        bench.db.clone(),
+        bench.url.clone(),
+        bench.config_file.clone(),
+    );
     let mut children = Vec::new();
     let bin =
         std::env::var("SWITCHYARD_BIN").unwrap_or_else(|_| "target/release/switchyard".into());

@@ -8,16 +8,15 @@
 //! `cargo run --release --example health_bench -- [DATABASE_URL] [DELIVERIES] [QUERIES]`
 //! (default: a fresh SQLite file, 1,000,000 deliveries, 300 queries per window).
 
-use api::config::{CommonArgs, Config};
 use entity::documents::record::DeliveryFields;
 use entity::status::{DeliveryStatus, RunStatus};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use worker::health::Tally;
 
 mod common;
-use common::{forwarding_workflow, gql};
+use common::{Bench, forwarding_workflow, gql};
 
 const MINUTE_MS: i64 = 60_000;
 const WEEK_MINUTES: i64 = 7 * 24 * 60;
@@ -70,51 +69,19 @@ fn tally_delivery(tally: &mut Tally, instance: i64, i: i64) {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = tempfile::tempdir()?;
-    let url = args
-        .first()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            )
-        });
     let total: i64 = args
         .get(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let queries: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(300);
-    let config_file = dir.path().join("bench.toml");
-    std::fs::write(
-        &config_file,
-        "[execution]\noutbound_allow = [\"127.0.0.1\"]\n",
-    )?;
-    let config = Config::load(
-        &CommonArgs {
-            config: Some(config_file),
-            data_dir: Some(dir.path().to_path_buf()),
-            database_url: Some(url.clone()),
-            ..Default::default()
-        },
-        None,
-    )?;
     // No workers: nothing is delivered for real; the history is written below.
-    let app = api::server::build(config, false).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?.to_string();
-    let token = app
-        .state
-        .auth
-        .mint("bench", &["platform_engineer".into()], 3600)?;
-    let db = app.state.db.clone();
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(api::server::run(
-        listener,
-        app,
-        stop_rx,
-        Duration::from_secs(2),
-    ));
+    let bench = Bench::start(dir.path(), args.first().map(String::as_str), false).await?;
+    let (addr, token, db, url) = (
+        bench.addr.clone(),
+        bench.token.clone(),
+        bench.db.clone(),
+        bench.url.clone(),
+    );
     let client = reqwest::Client::new();
     let (conn_id, instance) =
         forwarding_workflow(&client, &addr, &token, "http://127.0.0.1:9/hook").await?;

@@ -1,7 +1,11 @@
 //! What the benchmark examples share: a GraphQL call, and the one-step forwarding workflow
 //! (form submissions → a webhook) every delivery benchmark measures.
 
+use api::config::{CommonArgs, Config};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// The Standard Webhooks secret of the benchmark's webhook connection.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -70,4 +74,68 @@ pub async fn forwarding_workflow(
         .as_i64()
         .ok_or_else(|| anyhow::anyhow!("no instance id"))?;
     Ok((conn_id, instance_id))
+}
+
+/// A Switchyard API (and, when `embedded`, its workers) serving on a loopback port for a
+/// benchmark, on `url` or a fresh SQLite file in `dir`.
+pub struct Bench {
+    pub addr: String,
+    /// A platform engineer's token.
+    pub token: String,
+    pub db: DatabaseConnection,
+    pub url: String,
+    /// The configuration file worker processes are started with.
+    #[allow(dead_code)] // the health benchmark starts no workers
+    pub config_file: PathBuf,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Bench {
+    pub async fn start(
+        dir: &std::path::Path,
+        url: Option<&str>,
+        embedded: bool,
+    ) -> anyhow::Result<Self> {
+        let url = url
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
+        let config_file = dir.join("bench.toml");
+        std::fs::write(
+            &config_file,
+            "[execution]\noutbound_allow = [\"127.0.0.1\"]\n",
+        )?;
+        let config = Config::load(
+            &CommonArgs {
+                config: Some(config_file.clone()),
+                data_dir: Some(dir.to_path_buf()),
+                database_url: Some(url.clone()),
+                ..Default::default()
+            },
+            None,
+        )?;
+        let app = api::server::build(config, embedded).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let token = app
+            .state
+            .auth
+            .mint("bench", &["platform_engineer".into()], 3600)?;
+        let db = app.state.db.clone();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(api::server::run(
+            listener,
+            app,
+            stop_rx,
+            Duration::from_secs(2),
+        ));
+        Ok(Self {
+            addr,
+            token,
+            db,
+            url,
+            config_file,
+            _stop: stop,
+        })
+    }
 }
