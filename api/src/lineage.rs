@@ -9,6 +9,11 @@
 //! Every hop is authorized like a read of its workflow (`read` on `workflow:<template>` with the
 //! caller's relation to its owner); a lineage the caller may not read at all is refused and the
 //! refusal audited. Record values never appear here, only field names and classes.
+//!
+//! Lineage follows chains of workflows (`emit` steps): each hop names the event it ran for and
+//! the events its run emitted. `of_event` follows emitted events downstream to the runs they
+//! started; `of_delivery` walks upstream from the delivery's event through the runs that
+//! emitted it to the event that came from outside. Hops are in chain order.
 
 use crate::access::{self, Ask};
 use crate::audit::{self, Actor};
@@ -45,11 +50,18 @@ pub struct Reach {
     pub missing: Vec<String>,
 }
 
-/// One instance's handling of the source event.
+/// Most events one lineage follows through chains of workflows.
+const MAX_CHAIN_EVENTS: usize = 200;
+
+/// One instance's handling of an event (or a scheduled or manual input).
 #[derive(Debug, Clone)]
 pub struct Hop {
     pub instance: instance::Model,
     pub run: run::Model,
+    /// The event the run ran for.
+    pub event: Option<Source>,
+    /// Ids of the events the run emitted (`emit` steps), which started other workflows.
+    pub emitted: Vec<String>,
     pub steps: Vec<StepDecision>,
     pub reaches: Vec<Reach>,
 }
@@ -141,7 +153,21 @@ async fn hop(
     let rows =
         crate::visibility::deliveries(db, policy, actor, inst, rows, &format!("run:{}", run.id))
             .await?;
+    let emitted = event::Entity::find()
+        .filter(event::Column::ParentRunId.eq(run.id))
+        .order_by_asc(event::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let event = match &run.event_id {
+        Some(e) => source(db, e).await?,
+        None => None,
+    };
     Ok(Some(Hop {
+        event,
+        emitted,
         instance: inst.clone(),
         steps: RunRecord::parse(run.decisions.as_deref()).steps,
         reaches: rows.into_iter().map(|d| reach(d, &flows)).collect(),
@@ -185,6 +211,27 @@ pub async fn of_event(
     if total > 0 && hops.is_empty() {
         return Err(refuse(db, actor, &target).await);
     }
+    // Downstream: the runs started by the events these runs emitted, and so on.
+    let mut next: std::collections::VecDeque<String> =
+        hops.iter().flat_map(|h| h.emitted.clone()).collect();
+    let mut followed = 0;
+    while let Some(e) = next.pop_front() {
+        followed += 1;
+        if followed > MAX_CHAIN_EVENTS {
+            break;
+        }
+        let runs = run::Entity::find()
+            .filter(run::Column::EventId.eq(e.as_str()))
+            .order_by_asc(run::Column::Id)
+            .all(db)
+            .await?;
+        for r in runs {
+            if let Some(h) = hop(db, policy, actor, r, &mut instances).await? {
+                next.extend(h.emitted.iter().cloned());
+                hops.push(h);
+            }
+        }
+    }
     Ok(Lineage {
         source: Some(src),
         hops,
@@ -215,9 +262,27 @@ pub async fn of_delivery(
         return Err(refuse(db, actor, &target).await);
     };
     h.reaches.retain(|x| x.delivery.id == id);
+    // Upstream: the runs that emitted the event this run ran for, back to the outside event.
+    let mut hops = vec![h];
+    let mut origin = src;
+    let mut instances = HashMap::new();
+    while let Some(parent) = origin.as_ref().and_then(|s| s.event.parent_run_id) {
+        if hops.len() > MAX_CHAIN_EVENTS {
+            break;
+        }
+        let Some(r) = run::Entity::find_by_id(parent).one(db).await? else {
+            break;
+        };
+        let Some(up) = hop(db, policy, actor, r, &mut instances).await? else {
+            break;
+        };
+        origin = up.event.clone();
+        hops.push(up);
+    }
+    hops.reverse();
     Ok(Lineage {
-        source: src,
-        hops: vec![h],
+        source: origin,
+        hops,
     })
 }
 

@@ -23,6 +23,22 @@ pub struct Model {
     /// SHA-256 (hex) of the lower-cased email the payload carries, if any: where a data-subject
     /// question starts (`subject_of`).
     pub subject: Option<String>,
+    /// The run whose `emit` step emitted this event (workflows starting workflows).
+    pub parent_run_id: Option<i64>,
+    /// JSON array of the workflow instances the event's chain went through, oldest first
+    /// (`[3, 7]`: instance 3's run started instance 7's, which emitted this). Absent for events
+    /// from outside.
+    pub chain: Option<String>,
+}
+
+impl Model {
+    /// The instances this event's chain went through, oldest first (empty from outside).
+    pub fn chain(&self) -> Vec<i64> {
+        self.chain
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// The `subject` of a payload: SHA-256 of its lower-cased, trimmed `email`.

@@ -16,6 +16,7 @@ mod m20261202_000001_health;
 mod m20261202_000002_alerts;
 mod m20261203_000001_governance;
 mod m20261203_000011_templates;
+mod m20261204_000001_chains;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_alerts::Migration),
             Box::new(m20261203_000011_templates::Migration),
             Box::new(m20261203_000001_governance::Migration),
+            Box::new(m20261204_000001_chains::Migration),
         ]
     }
 }

@@ -106,8 +106,8 @@ async fn the_built_in_catalog_is_seeded() {
     for k in builtin {
         assert!(connectors.contains(&k.to_string()), "{k} in {connectors:?}");
     }
-    assert_eq!(list(&app, "contracts", "").await.len(), 14);
-    assert_eq!(list(&app, "templates", "").await.len(), 11);
+    assert_eq!(list(&app, "contracts", "").await.len(), 16);
+    assert_eq!(list(&app, "templates", "").await.len(), 13);
 }
 
 #[tokio::test]
@@ -129,11 +129,11 @@ async fn paging_with_first_and_after_walks_every_template_once() {
         assert!(pages < 10, "pagination does not end: {seen:?}");
         after = info["endCursor"].clone();
     }
-    assert_eq!(pages, 6, "11 templates in pages of 2");
+    assert_eq!(pages, 7, "13 templates in pages of 2");
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 11, "no duplicates, none missing: {seen:?}");
+    assert_eq!(unique.len(), 13, "no duplicates, none missing: {seen:?}");
     let one_page = list(&app, "templates", "").await;
     assert_eq!(seen, one_page, "same order as one page");
 }
@@ -157,14 +157,20 @@ async fn filters_by_category_lifecycle_and_owner() {
     let crm = list(&app, "connectors", r#"category: "crm""#).await;
     assert_eq!(crm, ["hubspot", "salesforce"]);
     let events = list(&app, "contracts", r#"category: "event""#).await;
-    assert_eq!(events.len(), 7, "{events:?}");
+    assert_eq!(events.len(), 9, "{events:?}");
     assert!(events.iter().all(|k| k.starts_with("event.")), "{events:?}");
     let templates = |args: &'static str| list(&app, "templates", args);
     assert_eq!(
         templates(r#"owner: "sales-ops""#).await,
-        ["account-alerts", "demo-fast-lane", "lead-routing"]
+        [
+            "account-alerts",
+            "demo-fast-lane",
+            "launch-sales-alert",
+            "lead-routing",
+            "segment-validation"
+        ]
     );
-    assert_eq!(templates("lifecycle: PUBLISHED").await.len(), 11);
+    assert_eq!(templates("lifecycle: PUBLISHED").await.len(), 13);
     assert!(templates("lifecycle: DEPRECATED").await.is_empty());
 }
 

@@ -44,7 +44,12 @@ pub async fn connect(app: &TestApp, who: (&str, &str), connector: &str, settings
     .await
 }
 
-async fn connection_id(app: &TestApp, who: (&str, &str), connector: &str, settings: Value) -> i64 {
+pub async fn connection_id(
+    app: &TestApp,
+    who: (&str, &str),
+    connector: &str,
+    settings: Value,
+) -> i64 {
     let body = connect(app, who, connector, settings).await;
     body["data"]["createConnection"]["id"]
         .as_i64()
@@ -500,7 +505,7 @@ async fn lead_capture_upserts_each_lead_in_hubspot_and_posts_a_name_free_notice(
 }
 
 /// Sends identify messages for `(user id, email, segments, ads consent)` through `/v1/batch`.
-async fn identify(app: &TestApp, key: &str, people: &[(String, String, Vec<&str>, bool)]) {
+pub async fn identify(app: &TestApp, key: &str, people: &[(String, String, Vec<&str>, bool)]) {
     let batch: Vec<Value> = people
         .iter()
         .map(|(user, email, segments, consent)| {

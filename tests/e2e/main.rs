@@ -10,6 +10,7 @@ mod auth_keys;
 mod campaign_approval;
 mod catalog;
 mod catalog_diff;
+mod chaining;
 mod cli;
 mod cli_edges;
 mod connections;

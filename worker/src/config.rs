@@ -38,6 +38,9 @@ pub struct ExecutionConfig {
     pub breaker_max_probe_seconds: u64,
     /// Runs evaluated together (one transaction records them and their deliveries).
     pub run_batch: usize,
+    /// Longest chain of workflows starting one another through `emit` steps: the run that would
+    /// make it longer fails and emits nothing (the loop guard; cycles are refused outright).
+    pub max_chain_depth: usize,
 }
 
 impl Default for ExecutionConfig {
@@ -54,6 +57,7 @@ impl Default for ExecutionConfig {
             breaker_failures: 5,
             breaker_max_probe_seconds: 15,
             run_batch: 64,
+            max_chain_depth: 8,
         }
     }
 }

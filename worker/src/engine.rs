@@ -75,7 +75,7 @@ impl Engine {
             schedule,
             node: node_name(),
             wake: Arc::default(),
-            plans: PlanCache::default(),
+            plans: PlanCache::new(cfg.max_chain_depth),
             connectors: ConnectorCache::default(),
             lanes,
             health: Health::default(),

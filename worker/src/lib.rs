@@ -26,6 +26,7 @@ pub mod queue;
 pub mod retry;
 pub mod runs;
 pub mod schedules;
+pub mod schema;
 pub mod secrets;
 pub mod trace;
 

@@ -1,4 +1,4 @@
-//! Cross-item rules: a template may only read contracts (and fields) that exist, and a
+//! Cross-item rules: a template may only read (and `emit`) contracts and fields that exist, and a
 //! connector may only name canonical objects that are contracts. `batch` holds documents being
 //! applied together (the built-in catalog), which count as existing.
 
@@ -60,6 +60,27 @@ pub async fn check(
                     "definition.trigger.contract",
                     format!("`{contract}` is not a contract in the catalog"),
                 ));
+            }
+            for (i, step) in def.steps.iter().enumerate() {
+                let entity::documents::template::StepKind::Emit(cfg) = &step.kind else {
+                    continue;
+                };
+                let at = format!("definition.steps[{i}].config");
+                let Some(schema) = contract_schema(db, &cfg.contract, batch).await? else {
+                    return Err(ApiError::bad_input(
+                        format!("{at}.contract"),
+                        format!("`{}` is not a contract in the catalog", cfg.contract),
+                    ));
+                };
+                let props = schema.get("properties").and_then(Value::as_object);
+                for field in cfg.fields.keys().chain(cfg.computed.keys()) {
+                    if !props.is_some_and(|p| p.contains_key(field)) {
+                        return Err(ApiError::bad_input(
+                            format!("{at}.fields.{field}"),
+                            format!("`{field}` is not a field of contract `{}`", cfg.contract),
+                        ));
+                    }
+                }
             }
             for (i, read) in def.reads.iter().enumerate() {
                 let Some(schema) = contract_schema(db, &read.contract, batch).await? else {

@@ -281,6 +281,26 @@ fn validate_template(def: &TemplateDef) -> ApiResult<()> {
                 ));
             }
         }
+        if let entity::documents::template::StepKind::Emit(cfg) = &step.kind {
+            if let Trigger::Event { contract, .. } = &def.trigger
+                && *contract == cfg.contract
+            {
+                return Err(ApiError::bad_input(
+                    format!("{at}.config.contract"),
+                    format!(
+                        "`{contract}` is the event that starts this workflow: emitting it would start the workflow again (a loop)"
+                    ),
+                ));
+            }
+            if let Some(v) = &cfg.version {
+                semver::Version::parse(v).map_err(|e| {
+                    ApiError::bad_input(
+                        format!("{at}.config.version"),
+                        format!("`{v}` is not a version: {e}"),
+                    )
+                })?;
+            }
+        }
         if let Some(s) = step.kind.slot()
             && !def.slots.contains_key(s)
         {

@@ -2,22 +2,10 @@
 //! file `$ref`, only references inside the schema), and `pattern`s run on the linear-time
 //! `regex` engine with size limits, so a hostile schema cannot make validation backtrack.
 
-use jsonschema::{PatternOptions, Validator};
 use serde_json::Value;
 
-/// Compiles `schema` for validating events.
-pub fn compile(schema: &Value) -> Result<Validator, String> {
-    jsonschema::options()
-        .offline()
-        .should_validate_formats(true)
-        .with_pattern_options(
-            PatternOptions::regex()
-                .size_limit(1 << 20)
-                .dfa_size_limit(1 << 20),
-        )
-        .build(schema)
-        .map_err(|e| e.to_string())
-}
+/// Compiles `schema` for validating events (the same settings workers' `emit` steps use).
+pub use worker::schema::compile;
 
 /// Nesting depth of a JSON value (a scalar is 0, `{}` is 1).
 pub fn depth(value: &Value) -> usize {

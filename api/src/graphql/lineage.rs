@@ -12,9 +12,26 @@ pub struct LineageEvent {
     pub id: String,
     pub contract: String,
     pub contract_version: String,
-    /// The write key it arrived with, else the `source` it named.
+    /// The write key it arrived with, else the `source` it named (`workflow:<instance>` for an
+    /// event a workflow emitted).
     pub source: Option<String>,
     pub received_at: String,
+    /// The run whose `emit` step emitted it (workflows starting workflows).
+    pub emitted_by_run: Option<i64>,
+    /// The workflow instances its chain went through, oldest first.
+    pub chain: Vec<i64>,
+}
+
+fn event(s: lineage::Source) -> LineageEvent {
+    LineageEvent {
+        chain: s.event.chain(),
+        emitted_by_run: s.event.parent_run_id,
+        id: s.event.id,
+        contract: s.event.event_type,
+        contract_version: s.event.version,
+        source: s.write_key.or(s.event.source),
+        received_at: s.event.received_at,
+    }
 }
 
 #[derive(SimpleObject)]
@@ -63,8 +80,12 @@ pub struct LineageHop {
     pub template_version: String,
     pub run: i64,
     pub run_status: String,
+    /// The event the run ran for (absent for scheduled and manual runs).
+    pub event: Option<LineageEvent>,
     pub steps: Vec<LineageStep>,
     pub deliveries: Vec<LineageDelivery>,
+    /// Events the run emitted, each starting the workflows its contract triggers.
+    pub emitted: Vec<String>,
 }
 
 #[derive(SimpleObject)]
@@ -89,6 +110,8 @@ fn hop(h: Hop) -> LineageHop {
         template_version: h.instance.template_version,
         run: h.run.id,
         run_status: h.run.status.as_str().to_string(),
+        event: h.event.map(event),
+        emitted: h.emitted,
         steps: h
             .steps
             .into_iter()
@@ -134,13 +157,7 @@ fn hop(h: Hop) -> LineageHop {
 
 fn shape(l: lineage::Lineage) -> Lineage {
     Lineage {
-        event: l.source.map(|s| LineageEvent {
-            id: s.event.id,
-            contract: s.event.event_type,
-            contract_version: s.event.version,
-            source: s.write_key.or(s.event.source),
-            received_at: s.event.received_at,
-        }),
+        event: l.source.map(event),
         hops: l.hops.into_iter().map(hop).collect(),
     }
 }

@@ -7,7 +7,6 @@
 //! the violations; `block` mode rejects them. Violations always feed the drift counters.
 
 pub mod envelope;
-pub mod fanout;
 pub mod routes;
 pub mod segment;
 pub mod store;
@@ -221,6 +220,7 @@ pub async fn ingest(
             .to_string()),
             subject: Set(event::subject_of(&ev.payload)),
             payload: Set(ev.payload.to_string()),
+            ..Default::default()
         });
         seen.insert(ev.id.clone());
         pending.push((i, ev.id, violations));

@@ -161,7 +161,8 @@ async fn commit_group(
             inserted.extend(keys);
         }
     }
-    let mut stored_per: Vec<Vec<super::fanout::Stored<'_>>> = Vec::with_capacity(batches.len());
+    let mut stored_per: Vec<Vec<worker::runs::fanout::Stored<'_>>> =
+        Vec::with_capacity(batches.len());
     let mut existing_per = Vec::with_capacity(batches.len());
     for b in batches {
         let mut stored = Vec::new();
@@ -171,11 +172,12 @@ async fn commit_group(
                 continue;
             };
             if inserted.remove(id) {
-                stored.push(super::fanout::Stored {
+                stored.push(worker::runs::fanout::Stored {
                     trace: b.trace.as_deref(),
                     id: id.as_str(),
                     contract: r.event_type.try_as_ref().map_or("", String::as_str),
                     version: r.version.try_as_ref().map_or("", String::as_str),
+                    chain: &[],
                 });
             } else {
                 existing.insert(id.clone());
@@ -185,8 +187,8 @@ async fn commit_group(
         existing_per.push(existing);
     }
     let claim = engine.and_then(worker::Engine::local_claim);
-    let all_stored: Vec<&super::fanout::Stored<'_>> = stored_per.iter().flatten().collect();
-    let (staged, claimed) = super::fanout::fan_out(&tx, &all_stored, claim.as_ref()).await?;
+    let all_stored: Vec<&worker::runs::fanout::Stored<'_>> = stored_per.iter().flatten().collect();
+    let (staged, claimed) = worker::runs::fanout::fan_out(&tx, &all_stored, claim.as_ref()).await?;
     let mut entries = Vec::new();
     for (b, stored) in batches.iter().zip(&stored_per) {
         if stored.is_empty() {

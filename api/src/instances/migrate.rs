@@ -155,6 +155,7 @@ pub async fn migrate(
         .map(|v| catalog::definitions::template(&v.definition))
         .transpose()?;
     let new_def = catalog::definitions::template(&new.definition)?;
+    super::chains::refuse_cycle(db, Some(row.id), &row.name, &new_def, "toVersion").await?;
     let current: Value = serde_json::from_str(&row.params).unwrap_or_else(|_| json!({}));
     let given = params.unwrap_or(current);
     super::check_params(&new_def, &given)?;

@@ -12,6 +12,7 @@
 //! the caller's relation to that owner (see `access`).
 
 mod bindings;
+pub mod chains;
 pub mod flows;
 pub mod migrate;
 
@@ -142,6 +143,7 @@ pub async fn instantiate(
     let (version, def) = template_version(db, &req.template, req.version.as_deref()).await?;
     crate::deprecations::refuse_after_sunset(db, &req.template, &version).await?;
     check_params(&def, &req.params)?;
+    chains::refuse_cycle(db, None, &req.name, &def, "template").await?;
     let params = with_defaults(&def.parameters, &req.params);
     let binder = Binder {
         actor,
@@ -282,6 +284,14 @@ pub async fn transition(
             )));
         }
     };
+    // A workflow that would start itself through emitted events does not start.
+    if next == "active"
+        && let Some(v) =
+            worker::catalog::version(db, "template", &row.template, &row.template_version).await?
+    {
+        let def = crate::catalog::definitions::template(&v.definition)?;
+        chains::refuse_cycle(db, Some(row.id), &row.name, &def, "id").await?;
+    }
     // A workflow starts running again only under flows the policy in force allows.
     let flows = match next {
         "active" => Some(crate::governance::apply::runnable(db, policy, &row).await?),

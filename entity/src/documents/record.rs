@@ -41,6 +41,8 @@ pub enum Decision {
     Mapped,
     /// Made a delivery (or notification) for a destination.
     Delivery,
+    /// Emitted an event that starts the workflows triggered by its contract.
+    Emitted,
     /// The slot is not bound: nothing to send.
     NoDestination,
     /// The run waits (delay).

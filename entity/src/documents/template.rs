@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// The step types of the fixed vocabulary, as written in documents.
 pub const STEP_TYPES: &[&str] = &[
     "validate", "dedupe", "enrich", "map", "route", "suppress", "approve", "deliver", "notify",
-    "delay", "sla",
+    "delay", "sla", "emit",
 ];
 
 #[derive(Debug, Clone)]
@@ -80,6 +80,7 @@ pub enum StepKind {
     Delay(DelayConfig),
     Approve(ApproveConfig),
     Sla(SlaConfig),
+    Emit(EmitConfig),
 }
 
 impl StepKind {
@@ -97,6 +98,7 @@ impl StepKind {
             StepKind::Delay(_) => "delay",
             StepKind::Approve(_) => "approve",
             StepKind::Sla(_) => "sla",
+            StepKind::Emit(_) => "emit",
         }
     }
 
@@ -404,6 +406,44 @@ pub struct SlaConfig {
     pub fallback_owner_from_param: Option<String>,
 }
 
+/// `emit`: the run emits an event — a completion or business event such as
+/// `event.audience_published` — through ingestion: it is checked against its contract, stored in
+/// the run's transaction, and starts every live workflow triggered by that contract (workflows
+/// starting workflows). The event's payload is built like a `map` step's record; with neither
+/// `fields` nor `computed` it is the run's current input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmitConfig {
+    /// The contract of the emitted event (`event.audience_published`).
+    pub contract: String,
+    /// Its version; the contract's current version when absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Payload field → run field it is copied from.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// Payload field → CEL expression computing it.
+    #[serde(default)]
+    pub computed: BTreeMap<String, String>,
+}
+
+impl TemplateDef {
+    /// The contracts the template's `emit` steps emit (the edges of the chain graph).
+    pub fn emits(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Emit(c) => Some(c.contract.as_str()),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTemplate {
@@ -468,6 +508,7 @@ impl TemplateDef {
                 "delay" => StepKind::Delay(config(&at, &cfg)?),
                 "approve" => StepKind::Approve(config(&at, &cfg)?),
                 "sla" => StepKind::Sla(config(&at, &cfg)?),
+                "emit" => StepKind::Emit(config(&at, &cfg)?),
                 other => {
                     return Err(DocError::new(
                         format!("{at}.type"),
@@ -533,6 +574,11 @@ impl TemplateDef {
                     }
                 }
                 StepKind::Map(m) => {
+                    for (name, e) in &m.computed {
+                        out.push((format!("{c}.computed.{name}"), e.as_str()));
+                    }
+                }
+                StepKind::Emit(m) => {
                     for (name, e) in &m.computed {
                         out.push((format!("{c}.computed.{name}"), e.as_str()));
                     }

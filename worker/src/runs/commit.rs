@@ -8,7 +8,9 @@
 //!    becomes `skipped` as a duplicate and makes no deliveries;
 //! 4. deliveries are inserted (unique idempotency keys) with their decision records, their first
 //!    attempts staged — claimed by this process when the destination's lane has room, so they
-//!    start right after the commit — and delays and approval deadlines staged.
+//!    start right after the commit — and delays and approval deadlines staged;
+//! 5. events emitted by `emit` steps are stored, each naming its run, and the runs they start
+//!    are staged (`emit::record`).
 
 use super::interpret::Outcome;
 use crate::engine::Engine;
@@ -163,6 +165,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     let mut counts: Vec<(String, RunStatus)> = Vec::new();
     let mut tally = crate::health::Tally::default();
     let mut run_changes = Vec::new();
+    let mut emitted = Vec::new();
     for (run, mut outcome, template, is_new) in rows {
         run_changes.push(crate::changes::Change::run(run.instance_id, run.id));
         if let Some(holder) = claim_keys(&tx, &run, &outcome).await? {
@@ -174,6 +177,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
             outcome.status,
             is_new && run.event_id.is_some(),
         );
+        emitted.extend(outcome.emits.drain(..).map(|e| (run.id, e)));
         for mut d in outcome.deliveries.drain(..) {
             d.run_id = Set(run.id);
             deliveries.push(d);
@@ -232,7 +236,10 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
         });
     }
     let claimed = queue::stage(&tx, later).await?;
+    // Events emitted by `emit` steps, and the runs they start (workflows starting workflows).
+    let started = super::emit::record(&tx, &emitted, engine.local_claim().as_ref()).await?;
     tx.commit().await?;
+    engine.hand_over(started);
     engine.changes.committed(&changes);
     for (template, status) in counts {
         metrics::counter!("switchyard_runs_total", "template" => template, "status" => status.as_str())
@@ -351,6 +358,7 @@ async fn demote<C: ConnectionTrait>(
     outcome.detail = Some(format!("duplicate of run {holder} within {window} minutes"));
     outcome.step = step;
     outcome.deliveries.clear();
+    outcome.emits.clear();
     outcome.resume = None;
     outcome.deadline = None;
     run::Entity::update_many()

@@ -28,6 +28,9 @@ pub struct Input {
     pub event_id: Option<String>,
     /// The run's identity within its instance: the event id, `tick:<time>`, `start:<id>`.
     pub trigger_key: String,
+    /// The instances the input event's chain went through (workflows that started this one
+    /// through `emit` steps), oldest first; empty for outside input.
+    pub chain: Vec<i64>,
 }
 
 /// A bound slot as a run sees it.
@@ -86,6 +89,8 @@ pub struct Outcome {
     /// Deliveries to create (without their run id).
     pub deliveries: Vec<delivery::ActiveModel>,
     pub dedupe: Vec<DedupeClaim>,
+    /// Events emitted by `emit` steps, stored with the run.
+    pub emits: Vec<super::emit::Emitted>,
     /// Continue from this step at this time (a delay).
     pub resume: Option<(u32, chrono::DateTime<chrono::Utc>)>,
     /// A run waiting for approval expires at this time.
@@ -104,6 +109,7 @@ impl Outcome {
             record: RunRecord::default(),
             deliveries: Vec::new(),
             dedupe: Vec::new(),
+            emits: Vec::new(),
             resume: None,
             deadline: None,
             trace: None,
@@ -281,6 +287,13 @@ async fn run_step(
                 done
             }
         },
+        StepKind::Emit(cfg) => {
+            let target = plan.emit_target(&step.id);
+            let (emitted, done) =
+                super::emit::emit(target, inst, input, step, cfg, st, plan.max_chain_depth);
+            out.emits.extend(emitted);
+            done
+        }
     })
 }
 

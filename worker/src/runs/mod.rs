@@ -7,6 +7,8 @@
 
 pub mod cel;
 pub mod commit;
+pub mod emit;
+pub mod fanout;
 pub mod fields;
 pub mod interpret;
 pub mod plan;
@@ -138,6 +140,7 @@ async fn event_runs(engine: &Engine, jobs: Vec<EventJob>) -> Result<Vec<Work>, D
             accepted_at: ev.received_at.clone(),
             event_id: Some(ev.id.clone()),
             trigger_key: ev.id.clone(),
+            chain: ev.chain(),
         };
         let span = tracing::info_span!("run", instance = inst.id, template = %inst.template, event = %ev.id);
         crate::trace::adopt(&span, j.trace.as_deref());
@@ -226,11 +229,12 @@ async fn continue_run(
     else {
         return Ok(Work::finish_only(job));
     };
-    let (payload, accepted_at) = match &run.event_id {
+    let (payload, accepted_at, chain) = match &run.event_id {
         Some(id) => match event::Entity::find_by_id(id.clone()).one(db).await? {
             Some(ev) => (
                 serde_json::from_str(&ev.payload).unwrap_or(Value::Null),
-                ev.received_at,
+                ev.received_at.clone(),
+                ev.chain(),
             ),
             None => return Ok(Work::finish_only(job)),
         },
@@ -240,6 +244,7 @@ async fn continue_run(
                 .and_then(|t| serde_json::from_str(t).ok())
                 .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
             run.started_at.clone(),
+            Vec::new(),
         ),
     };
     let input = Input {
@@ -247,6 +252,7 @@ async fn continue_run(
         accepted_at,
         event_id: run.event_id.clone(),
         trigger_key: run.trigger_key.clone(),
+        chain,
     };
     let inst = pinned(&inst, &run).unwrap_or(inst);
     let outcome = evaluate(engine, &inst, &mut HashMap::new(), &input, from_step).await?;

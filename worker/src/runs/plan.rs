@@ -19,11 +19,36 @@ pub struct Plan {
     pub input_key_fields: Vec<String>,
     /// Object (contract name) → key fields, for the key sent to destinations.
     pub object_keys: HashMap<String, Vec<String>>,
+    /// `emit` step id → the contract version it emits (or why it cannot emit).
+    pub emits: HashMap<String, Result<super::emit::Target, String>>,
+    /// The loop guard's longest chain (`execution.max_chain_depth`).
+    pub max_chain_depth: usize,
 }
 
-#[derive(Default)]
+impl Plan {
+    /// The contract version `emit` step `step` emits.
+    pub fn emit_target(&self, step: &str) -> Result<&super::emit::Target, &String> {
+        static MISSING: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| "the step is not an emit step".to_string());
+        match self.emits.get(step) {
+            Some(r) => r.as_ref(),
+            None => Err(&MISSING),
+        }
+    }
+}
+
 pub struct PlanCache {
     plans: Mutex<HashMap<(String, String), Arc<Plan>>>,
+    max_chain_depth: usize,
+}
+
+impl PlanCache {
+    pub fn new(max_chain_depth: usize) -> Self {
+        Self {
+            plans: Mutex::default(),
+            max_chain_depth,
+        }
+    }
 }
 
 async fn key_fields(db: &DatabaseConnection, contract: &str) -> Result<Vec<String>, DbErr> {
@@ -67,6 +92,15 @@ impl PlanCache {
                 object_keys.insert(object.clone(), keys);
             }
         }
+        let mut emits = HashMap::new();
+        for step in &def.steps {
+            if let StepKind::Emit(cfg) = &step.kind {
+                let target = super::emit::target(db, cfg)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                emits.insert(step.id.clone(), target);
+            }
+        }
         let plan = Arc::new(Plan {
             template: template.to_string(),
             version: version.to_string(),
@@ -74,6 +108,8 @@ impl PlanCache {
             input_contract,
             input_key_fields,
             object_keys,
+            emits,
+            max_chain_depth: self.max_chain_depth,
         });
         lock(&self.plans).insert(cache_key, Arc::clone(&plan));
         Ok(plan)

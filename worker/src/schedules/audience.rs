@@ -132,6 +132,23 @@ async fn reconcile(engine: &Engine, instance_id: i64) -> Result<(), DbErr> {
 struct Segment {
     decision: StepDecision,
     delivery: Option<delivery::ActiveModel>,
+    /// What the steps after the audience delivery decided for the segment (say, an `emit` of
+    /// `event.audience_published`), their deliveries and emitted events.
+    after: Vec<StepDecision>,
+    extra: Vec<delivery::ActiveModel>,
+    emits: Vec<crate::runs::emit::Emitted>,
+}
+
+impl Segment {
+    fn only(decision: StepDecision) -> Self {
+        Self {
+            decision,
+            delivery: None,
+            after: Vec::new(),
+            extra: Vec::new(),
+            emits: Vec::new(),
+        }
+    }
 }
 
 /// Runs one sync of `inst` for `tick`.
@@ -190,12 +207,15 @@ pub async fn sync(
     };
     let mut record = RunRecord::default();
     let mut rows = Vec::new();
+    let mut emitted = Vec::new();
     for s in segments {
         record.steps.push(s.decision);
-        if let Some(mut d) = s.delivery {
+        record.steps.extend(s.after);
+        for mut d in s.delivery.into_iter().chain(s.extra) {
             d.run_id = Set(run.id);
             rows.push(d);
         }
+        emitted.extend(s.emits.into_iter().map(|e| (run.id, e)));
     }
     let created = match delivery::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([delivery::Column::IdempotencyKey])
@@ -229,7 +249,9 @@ pub async fn sync(
             .join("; ")
     };
     super::end_run(&tx, &run, RunStatus::Succeeded, &detail, &record).await?;
+    let started = crate::runs::emit::record(&tx, &emitted, engine.local_claim().as_ref()).await?;
     tx.commit().await?;
+    engine.hand_over(started);
     crate::runs::commit::hand_over_deliveries(engine, created, claimed);
     Ok(())
 }
@@ -258,6 +280,7 @@ async fn one_segment(
         accepted_at: entity::clock::now_string(),
         event_id: None,
         trigger_key: format!("tick:{}", ctx.tick),
+        chain: Vec::new(),
     };
     let p = json!({ "segment": segment_id });
     let people: Vec<&Value> = everyone
@@ -283,19 +306,16 @@ async fn one_segment(
     )
     .await?;
     if judged.status != RunStatus::Succeeded {
-        return Ok(Segment {
-            decision: decision(
-                step,
-                Decision::Skipped,
-                format!(
-                    "{segment_id}: {} ({} people)",
-                    judged.detail.unwrap_or_default(),
-                    people.len()
-                ),
-                json!({"segment": segment_id}),
+        return Ok(Segment::only(decision(
+            step,
+            Decision::Skipped,
+            format!(
+                "{segment_id}: {} ({} people)",
+                judged.detail.unwrap_or_default(),
+                people.len()
             ),
-            delivery: None,
-        });
+            json!({"segment": segment_id}),
+        )));
     }
     let mut desired: BTreeMap<String, Value> = BTreeMap::new();
     let mut fields = DeliveryFields {
@@ -374,10 +394,12 @@ async fn one_segment(
     );
     let data = json!({"segment": segment_id, "members": desired.len(), "adds": adds.len(), "removes": removes.len()});
     if adds.is_empty() && removes.is_empty() {
-        return Ok(Segment {
-            decision: decision(step, Decision::Passed, detail, data),
-            delivery: None,
-        });
+        return Ok(Segment::only(decision(
+            step,
+            Decision::Passed,
+            detail,
+            data,
+        )));
     }
     let audience_name = match &step.kind {
         StepKind::Deliver(c) => c
@@ -411,10 +433,32 @@ async fn one_segment(
         fields.to_json(),
         &entity::clock::now_string(),
     );
-    Ok(Segment {
-        decision: decision(step, Decision::Delivery, detail, data),
-        delivery: Some(row),
-    })
+    let mut out = Segment::only(decision(step, Decision::Delivery, detail, data));
+    out.delivery = Some(row);
+    let rest = ctx.at + 1..plan.def.steps.len();
+    if !rest.is_empty() {
+        // The steps after the audience delivery see the segment as synced.
+        if let Some(obj) = seg.event.as_object_mut() {
+            obj.insert("audience_name".into(), Value::String(audience_name));
+            obj.insert("audience_size".into(), Value::from(desired.len()));
+            obj.insert("added".into(), Value::from(adds.len()));
+            obj.insert("removed".into(), Value::from(removes.len()));
+            obj.insert(
+                "published_at".into(),
+                Value::String(entity::clock::now_string()),
+            );
+        }
+        let after = Input {
+            trigger_key: format!("tick:{}#{segment_id}", ctx.tick),
+            ..input(seg.event.clone())
+        };
+        let o = interpret::run_steps(&engine.db, plan, inst, ctx.dests, &after, 0, rest, &mut seg)
+            .await?;
+        out.after = o.record.steps;
+        out.extra = o.deliveries;
+        out.emits = o.emits;
+    }
+    Ok(out)
 }
 
 fn decision(

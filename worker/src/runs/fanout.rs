@@ -1,14 +1,16 @@
-//! Fan-out: inside the ingestion transaction, every stored event gets one run job per active
-//! instance whose trigger matches it (contract and version range). An acknowledged event
-//! therefore always has its runs staged. When this process runs workers, the jobs are staged
-//! already claimed for them and handed over after the commit, so the first step runs without
-//! a claim query.
+//! Fan-out: inside the transaction that stores events — ingestion's, or a run's for the events
+//! its `emit` steps emit — every stored event gets one run job per active instance whose trigger
+//! matches it (contract and version range). An acknowledged event therefore always has its runs
+//! staged. When this process runs workers, the jobs are staged already claimed for them and
+//! handed over after the commit, so the first step runs without a claim query.
+//!
+//! Loop guard: an emitted event never starts an instance its chain already went through.
 
+use crate::jobs::{Job, JobV1};
+use crate::queue::{self, Claimed, NewJob};
 use entity::instance;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use std::collections::{HashMap, HashSet};
-use worker::jobs::{Job, JobV1};
-use worker::queue::{self, Claimed, NewJob};
 
 /// An event just stored.
 pub struct Stored<'a> {
@@ -17,6 +19,9 @@ pub struct Stored<'a> {
     pub id: &'a str,
     pub contract: &'a str,
     pub version: &'a str,
+    /// The instances the event's chain went through (empty for events from outside): none of
+    /// them is started again.
+    pub chain: &'a [i64],
 }
 
 /// Stages the runs of `events`; returns, per event id, how many runs it got, and the jobs staged
@@ -63,7 +68,7 @@ pub async fn fan_out<C: ConnectionTrait>(
                 (None, _) => true,
                 (Some(_), None) => false,
             };
-            if !matches {
+            if !matches || ev.chain.contains(&inst.id) {
                 continue;
             }
             *staged.entry(ev.id.to_string()).or_insert(0) += 1;
