@@ -41,6 +41,11 @@ pub async fn send_segment(app: &TestApp, id: &str, members: u64, status: &str) {
 /// An active campaign-approval workflow of alice's (approved by avery: the template is
 /// sensitive) posting to `rx`; returns its id.
 async fn campaign(app: &TestApp, rx: &Receiver, params: Value) -> i64 {
+    campaign_at(app, rx, params, "1.1.0").await
+}
+
+/// [`campaign`] on template version `version`.
+async fn campaign_at(app: &TestApp, rx: &Receiver, params: Value, version: &str) -> i64 {
     let token = alice(app);
     let chat = app
         .gql(
@@ -55,13 +60,13 @@ async fn campaign(app: &TestApp, rx: &Receiver, params: Value) -> i64 {
     let made = app
         .gql(
             &token,
-            "mutation($p: JSON!, $c: [SlotBinding!]!) { instantiateTemplate(template: \"campaign-approval\", name: \"Spring launch\", params: $p, connections: $c) { id status templateVersion } }",
-            json!({ "p": params, "c": [{ "slot": "chat", "connection": chat }] }),
+            "mutation($p: JSON!, $c: [SlotBinding!]!, $v: String) { instantiateTemplate(template: \"campaign-approval\", version: $v, name: \"Spring launch\", params: $p, connections: $c) { id status templateVersion } }",
+            json!({ "p": params, "c": [{ "slot": "chat", "connection": chat }], "v": version }),
         )
         .await;
     let inst = &made["data"]["instantiateTemplate"];
     assert_eq!(inst["status"], "pending_approval", "{made}");
-    assert_eq!(inst["templateVersion"], "1.1.0", "{made}");
+    assert_eq!(inst["templateVersion"], version, "{made}");
     let id = inst["id"].as_i64().expect("instance id");
     let approved = app
         .gql(
@@ -283,41 +288,7 @@ async fn a_request_nobody_decides_in_time_expires_and_its_owner_is_told() {
             .contains("role approver"),
         "{parked}"
     );
-    // The deadline is 72 hours away: bring it, and its expiry job, to now.
-    {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-        let db = &app.state.db;
-        let row = entity::run::Entity::find_by_id(run)
-            .one(db)
-            .await
-            .expect("read run")
-            .expect("run");
-        let deadline = row.deadline_at.expect("an approval deadline");
-        let hours = (entity::clock::parse(&deadline).expect("time") - chrono::Utc::now())
-            .num_minutes() as f64
-            / 60.0;
-        assert!((71.0..=72.0).contains(&hours), "72 h deadline: {deadline}");
-        let past = entity::clock::format(chrono::Utc::now() - chrono::Duration::seconds(1));
-        entity::run::Entity::update_many()
-            .col_expr(entity::run::Column::DeadlineAt, Expr::value(past))
-            .filter(entity::run::Column::Id.eq(run))
-            .exec(db)
-            .await
-            .expect("move deadline");
-        let moved = entity::work_queue::Entity::update_many()
-            .col_expr(
-                entity::work_queue::Column::RunAt,
-                Expr::value(entity::clock::now_ms()),
-            )
-            .filter(entity::work_queue::Column::DedupeKey.eq(format!("expire:{run}")))
-            .exec(db)
-            .await
-            .expect("move expiry job");
-        assert_eq!(moved.rows_affected, 1, "one expiry job was staged");
-        if let Some(engine) = &app.state.engine {
-            engine.wake.all();
-        }
-    }
+    bring_deadline(&app, run).await;
     let expired = reaches(&app, instance, run, "expired", None).await;
     assert!(
         expired["detail"]
@@ -497,4 +468,75 @@ async fn bad_starts_change_nothing() {
     );
     app.drain(WAIT).await;
     assert_eq!(rx.count(), 0, "{:?}", chat_texts(&rx));
+}
+
+/// The deadline is 72 hours away: brings it, and its expiry job, to now.
+async fn bring_deadline(app: &TestApp, run: i64) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let db = &app.state.db;
+    let row = entity::run::Entity::find_by_id(run)
+        .one(db)
+        .await
+        .expect("read run")
+        .expect("run");
+    let deadline = row.deadline_at.expect("an approval deadline");
+    let hours = (entity::clock::parse(&deadline).expect("time") - chrono::Utc::now()).num_minutes()
+        as f64
+        / 60.0;
+    assert!((71.0..=72.0).contains(&hours), "72 h deadline: {deadline}");
+    let past = entity::clock::format(chrono::Utc::now() - chrono::Duration::seconds(1));
+    entity::run::Entity::update_many()
+        .col_expr(entity::run::Column::DeadlineAt, Expr::value(past))
+        .filter(entity::run::Column::Id.eq(run))
+        .exec(db)
+        .await
+        .expect("move deadline");
+    let moved = entity::work_queue::Entity::update_many()
+        .col_expr(
+            entity::work_queue::Column::RunAt,
+            Expr::value(entity::clock::now_ms()),
+        )
+        .filter(entity::work_queue::Column::DedupeKey.eq(format!("expire:{run}")))
+        .exec(db)
+        .await
+        .expect("move expiry job");
+    assert_eq!(moved.rows_affected, 1, "one expiry job was staged");
+    if let Some(engine) = &app.state.engine {
+        engine.wake.all();
+    }
+}
+
+#[tokio::test]
+async fn on_timeout_reject_ends_an_undecided_request_rejected() {
+    let app = spawn_with(Setup {
+        workers: true,
+        ..Default::default()
+    })
+    .await;
+    let rx = Receiver::start(vec![]).await;
+    send_segment(&app, "emea-trial", 1200, "active").await;
+    // Version 1.0.0 says `on_timeout: reject` where 1.1.0 says `expire`.
+    let instance = campaign_at(&app, &rx, params("email"), "1.0.0").await;
+    let run = start(&app, &alice(&app), instance, json!({})).await;
+    reaches(
+        &app,
+        instance,
+        run,
+        "waiting_approval",
+        Some("manager_approval"),
+    )
+    .await;
+    bring_deadline(&app, run).await;
+    let ended = reaches(&app, instance, run, "rejected", None).await;
+    let detail = ended["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("rejected: nobody approved step manager_approval"),
+        "{ended}"
+    );
+    app.drain(Duration::from_secs(10)).await;
+    let texts = chat_texts(&rx);
+    assert!(
+        texts.iter().all(|t| !t.contains("is approved")),
+        "a rejected campaign is not announced: {texts:?}"
+    );
 }

@@ -358,13 +358,14 @@ pub struct DelayConfig {
     pub minutes_from_param: Option<String>,
 }
 
-/// What happens to a run nobody decided on in time.
+/// What happens to a run nobody decided on in time (either way its owner is told).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OnTimeout {
-    /// The run ends `expired`.
+    /// The run ends `rejected`, as if the approver had said no.
     #[default]
     Reject,
+    /// The run ends `expired`.
     Expire,
 }
 

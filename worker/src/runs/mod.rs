@@ -18,6 +18,7 @@ use crate::engine::Engine;
 use crate::jobs::{Job, JobV1};
 use crate::queue::Claimed;
 use commit::{RunRef, Work};
+use entity::documents::template::{OnTimeout, StepKind};
 use entity::status::RunStatus;
 use entity::{event, instance, run};
 use interpret::{Destinations, Input, Outcome};
@@ -262,8 +263,8 @@ async fn continue_run(
     })
 }
 
-/// `Expire { run_id }`: a run still waiting for approval at its deadline ends `expired`, and
-/// the workflow's owner is told.
+/// `Expire { run_id }`: a run still waiting for approval at its deadline ends as its approve
+/// step's `on_timeout` says (`rejected` or `expired`), and the workflow's owner is told.
 async fn expire(engine: &Engine, job: (i64, i32), run_id: i64) -> Result<(), DbErr> {
     use sea_orm::{ActiveModelTrait, Set};
     let db = &engine.db;
@@ -286,18 +287,44 @@ async fn expire(engine: &Engine, job: (i64, i32), run_id: i64) -> Result<(), DbE
     let inst = instance::Entity::find_by_id(run.instance_id)
         .one(&tx)
         .await?;
+    // The approve step's `on_timeout` decides how the run ends: `rejected` or `expired`.
+    let version = run
+        .template_version
+        .clone()
+        .or_else(|| inst.as_ref().map(|i| i.template_version.clone()));
+    let on_timeout = match (&inst, version) {
+        (Some(i), Some(v)) => engine
+            .plans
+            .get(db, &i.template, &v)
+            .await
+            .ok()
+            .and_then(|p| {
+                p.def.steps.iter().find_map(|s| match &s.kind {
+                    StepKind::Approve(c) if run.step.as_deref() == Some(s.id.as_str()) => {
+                        Some(c.on_timeout)
+                    }
+                    _ => None,
+                })
+            }),
+        _ => None,
+    }
+    .unwrap_or(OnTimeout::Expire);
+    let (status, verb) = match on_timeout {
+        OnTimeout::Reject => (RunStatus::Rejected, "rejected"),
+        OnTimeout::Expire => (RunStatus::Expired, "expired"),
+    };
     let detail = format!(
-        "expired: nobody approved step {} before {}",
+        "{verb}: nobody approved step {} before {}",
         run.step.clone().unwrap_or_default(),
         run.deadline_at.clone().unwrap_or_default()
     );
     let mut active: run::ActiveModel = run.clone().into();
-    active.status = Set(RunStatus::Expired);
+    active.status = Set(status);
     active.detail = Set(Some(detail.clone()));
     active.finished_at = Set(Some(entity::clock::now_string()));
     active.update(&tx).await?;
     let mut tally = crate::health::Tally::default();
-    tally.run(run.instance_id, RunStatus::Expired, false);
+    tally.run(run.instance_id, status, false);
     tally.flush(&tx).await?;
     if let Some(inst) = inst {
         // The workflow's owner, and whoever started the run by hand if that is someone else.
