@@ -724,7 +724,121 @@ async fn warehouse() -> Option<(String, sea_orm::DatabaseConnection)> {
     )
     .await
     .expect("create table");
+    db.execute_unprepared(
+        "CREATE TABLE engagement (metric_id text PRIMARY KEY, campaign_id text, asset_id text, \
+         channel text, date date, impressions bigint, clicks bigint, spend numeric, currency text, \
+         asset_name text, asset_format text)",
+    )
+    .await
+    .expect("create table");
     Some((dsn, db))
+}
+
+#[tokio::test]
+async fn engagement_to_warehouse_loads_rows_joined_with_their_creative_asset() {
+    use sea_orm::ConnectionTrait;
+    let Some((dsn, wh)) = warehouse().await else {
+        eprintln!(
+            "skipped: the warehouse connector needs PostgreSQL (set DATABASE_URL=postgres://…)"
+        );
+        return;
+    };
+    let app = spawn().await;
+    let dana = ("dana", "data_engineer");
+    let table = connection_id(
+        &app,
+        dana,
+        "postgres",
+        json!({ "dsn": dsn, "table": "engagement", "key_column": "metric_id" }),
+    )
+    .await;
+    let body = app
+        .gql(
+            &app.token(dana.0, &[dana.1]),
+            INSTANTIATE,
+            json!({ "t": "engagement-to-warehouse", "n": "engagement", "p": {},
+                    "c": [{ "slot": "warehouse", "connection": table }] }),
+        )
+        .await;
+    let id = body["data"]["instantiateTemplate"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{body}"));
+    let key = write_key(&app, &["creative_asset", "engagement_metric"]).await;
+    let asset = json!({ "id": "asset-1", "type": "creative_asset", "occurred_at": "2026-11-27T09:00:00Z",
+        "payload": { "asset_id": "hero-video", "name": "Spring hero video", "format": "video",
+                     "updated_at": "2026-11-27T09:00:00Z" } });
+    let (status, sent) = post_events(&app, &key, &json!([asset])).await;
+    assert_eq!(status, 202, "{sent}");
+    let metric = |n: &str, asset: Option<&str>, clicks: u32| {
+        let mut payload = json!({ "metric_id": format!("m-{n}"), "campaign_id": "spring-26",
+            "channel": "paid_social", "date": "2026-11-26", "impressions": 1000, "clicks": clicks,
+            "spend": 12.5, "currency": "EUR", "measured_at": "2026-11-27T06:00:00Z" });
+        if let Some(a) = asset {
+            payload["asset_id"] = json!(a);
+        }
+        json!({ "id": format!("metric-{n}-{clicks}"), "type": "engagement_metric",
+                "occurred_at": "2026-11-27T06:00:00Z", "payload": payload })
+    };
+    let (status, sent) = post_events(
+        &app,
+        &key,
+        &json!([
+            metric("known", Some("hero-video"), 40),
+            metric("unknown", Some("nope-asset"), 7),
+            metric("none", None, 3)
+        ]),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    app.drain(WAIT).await;
+    let rows = || {
+        let wh = wh.clone();
+        async move {
+            wh.query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT metric_id, clicks, asset_name, asset_format FROM engagement ORDER BY 1",
+            ))
+            .await
+            .expect("select")
+        }
+    };
+    let got = rows().await;
+    let ids: Vec<String> = got
+        .iter()
+        .map(|r| r.try_get("", "metric_id").unwrap_or_default())
+        .collect();
+    assert_eq!(
+        ids,
+        ["m-known", "m-none"],
+        "the row for an unknown asset is skipped: {}",
+        dump(&app, id).await
+    );
+    let name: Option<String> = got[0].try_get("", "asset_name").unwrap_or_default();
+    let format: Option<String> = got[0].try_get("", "asset_format").unwrap_or_default();
+    assert_eq!(
+        (name.as_deref(), format.as_deref()),
+        (Some("Spring hero video"), Some("video"))
+    );
+    let skipped = runs(&app, id).await;
+    let unknown = skipped
+        .iter()
+        .find(|r| r["eventId"] == "metric-unknown-7")
+        .expect("run of the unknown asset");
+    assert_eq!(unknown["status"], "skipped", "{unknown}");
+    assert_eq!(unknown["step"], "find_asset", "{unknown}");
+    // A corrected row replaces the old one (upsert on metric_id).
+    let (status, _) = post_events(
+        &app,
+        &key,
+        &json!([metric("known", Some("hero-video"), 55)]),
+    )
+    .await;
+    assert_eq!(status, 202);
+    app.drain(WAIT).await;
+    let got = rows().await;
+    assert_eq!(got.len(), 2);
+    let clicks: i64 = got[0].try_get("", "clicks").unwrap_or_default();
+    assert_eq!(clicks, 55, "the corrected row replaced the first");
 }
 
 #[tokio::test]
