@@ -72,6 +72,12 @@ impl ExecutionConfig {
                     .into(),
             );
         }
+        if self.max_chain_depth == 0 {
+            return Err(
+                "execution.max_chain_depth: must be at least 1 (a workflow's own emitted event counts)"
+                    .into(),
+            );
+        }
         if self.per_destination_concurrency > self.concurrency {
             return Err(format!(
                 "execution.per_destination_concurrency: must be between 1 and concurrency ({})",

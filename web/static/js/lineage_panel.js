@@ -3,6 +3,8 @@
 // shows the source event (contract version, write key or source, when it arrived), then for each
 // workflow it reached: the template version, every step's decision, and each destination with
 // the fields sent and withheld (and the flow rule that decided) and the destination's answer.
+// Chains of workflows are followed: a hop started by another workflow's emitted event says so,
+// and a hop that emitted events lists them (each a link to trace it further).
 
 import { gql } from './api.js';
 import { h, replace, loading, errorBox, empty, statusBadge, when, piiBadge } from './dom.js';
@@ -11,7 +13,8 @@ import { runs as listRuns } from './execution.js';
 const FIELD = 'field class rule';
 const LINEAGE = `query($e: String, $d: Int) { lineage(event: $e, delivery: $d) {
   event { id contract contractVersion source receivedAt }
-  hops { instance instanceName template templateVersion run runStatus
+  hops { instance instanceName template templateVersion run runStatus emitted
+    event { id contract emittedByRun chain }
     steps { step kind decision detail }
     deliveries { id step slot connector connection status attempts responseCode error updatedAt
       sent { ${FIELD} } withheld { ${FIELD} } missing } } } }`;
@@ -35,9 +38,18 @@ function delivery(d) {
       d.missing.length ? [h('dt', {}, 'Not in the input'), h('dd', {}, d.missing.join(', '))] : null));
 }
 
-function hop(x, current) {
+function hop(x, current, trace) {
+  const started = x.event && x.event.emittedByRun
+    ? h('p', { class: 'hint lineage-chain' }, `Started by ${x.event.contract} (`, h('code', {}, x.event.id),
+      `), emitted by run ${x.event.emittedByRun}; chain of workflows: ${x.event.chain.map((i) => `#${i}`).join(' → ')}`)
+    : null;
+  const emitted = x.emitted.length
+    ? h('p', { class: 'lineage-emitted' }, 'Emitted: ', x.emitted.map((id) =>
+      h('button', { type: 'button', class: 'link', onclick: () => trace(id) }, id)))
+    : null;
   return h('li', { class: `lineage-hop${x.instance === current ? ' current' : ''}` },
     h('h4', {}, x.instanceName, h('span', { class: 'muted' }, ` · ${x.template} ${x.templateVersion} · run ${x.run} `), statusBadge(x.runStatus)),
+    started, emitted,
     h('ol', { class: 'lineage-steps', 'aria-label': 'Step decisions, in order' }, x.steps.map((s) => h('li', {},
       h('code', {}, s.step), ' ', h('span', { class: `badge decision-${s.decision}` }, s.decision), s.detail ? ` ${s.detail}` : ''))),
     x.deliveries.length
@@ -45,7 +57,7 @@ function hop(x, current) {
       : h('p', { class: 'muted' }, 'Nothing was delivered on this path.'));
 }
 
-function show(out, l, inst) {
+function show(out, l, inst, trace) {
   const e = l.event;
   replace(out,
     h('h3', {}, 'Where it came from'),
@@ -57,7 +69,7 @@ function show(out, l, inst) {
       : h('p', { class: 'muted' }, 'A scheduled run: no event started it.'),
     h('h3', {}, 'Where it went'),
     l.hops.length
-      ? h('ol', { class: 'lineage-hops' }, l.hops.map((x) => hop(x, inst.id)))
+      ? h('ol', { class: 'lineage-hops' }, l.hops.map((x) => hop(x, inst.id, trace)))
       : empty('It reached no workflow you may see.'));
 }
 
@@ -75,11 +87,13 @@ export function lineagePanel(inst) {
     replace(out, loading('Tracing'));
     try {
       const vars = /^\d+$/.test(ref) ? { d: Number(ref) } : { e: ref };
-      show(out, (await gql(LINEAGE, vars)).lineage, inst);
+      show(out, (await gql(LINEAGE, vars)).lineage, inst, trace);
     } catch (e) {
       replace(out, errorBox(e, 'The lineage could not be shown'));
     }
   });
+  // Tracing an emitted event follows the chain further down.
+  const trace = (id) => { input.value = id; form.requestSubmit(); };
   listRuns(inst.id, 20).then((rs) => {
     const withEvent = rs.find((r) => r.eventId);
     if (withEvent && !input.value) input.value = withEvent.eventId;
