@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 /// How long an entry is reused before the database is read again.
 pub const TTL: Duration = Duration::from_secs(1);
 
-/// Most entries kept per map; beyond it the map starts over (pages asked for are few).
-const MAX_ENTRIES: usize = 1_024;
+/// Most entries kept per map; beyond it the map starts over. Pages asked for are few; the
+/// bound keeps varied searches from holding much (at most 256 pages of at most 100 rows).
+const MAX_ENTRIES: usize = 256;
 
 /// A listing page: its rows and whether there is a next page.
 pub type Page = (Vec<catalog_item::Model>, bool);
