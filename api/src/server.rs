@@ -69,6 +69,7 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
         policy: Arc::new(policy),
         auth: Arc::new(auth),
         metrics: crate::metrics::handle(),
+        catalog: Arc::default(),
         validators: Arc::default(),
         write_keys: Arc::default(),
         secrets,

@@ -1,5 +1,6 @@
 //! What every request handler shares: the database, the policy, the token verifier, the
-//! configuration and the metrics handle. Cheap to clone.
+//! configuration, the metrics handle and the caches of what was read from this database.
+//! Cheap to clone.
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub config: Arc<Config>,
     pub metrics: PrometheusHandle,
+    /// Catalog listing pages and item versions recently read from this database.
+    pub catalog: Arc<crate::catalog::pages::CatalogPages>,
     /// Compiled contract validators, by contract version.
     pub validators: Arc<crate::ingest::validate::ValidatorCache>,
     /// Seals connection secrets at rest.

@@ -448,3 +448,65 @@ async fn template_expressions_are_compiled_at_publish_time() {
         "{body}"
     );
 }
+
+/// Every template as `key → {lifecycle, latestVersion, versions}`, listed by a viewer.
+async fn listing(app: &TestApp) -> serde_json::Map<String, Value> {
+    let q = "{ templates(first: 100) { edges { node { key lifecycle latestVersion \
+             versions { version lifecycle } } } } }";
+    let body = view(app, q, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let edges = body["data"]["templates"]["edges"]
+        .as_array()
+        .expect("edges");
+    let node = |e: &Value| {
+        let n = &e["node"];
+        let key = n["key"].as_str().expect("key").to_string();
+        (
+            key,
+            json!([n["lifecycle"], n["latestVersion"], n["versions"]]),
+        )
+    };
+    edges.iter().map(node).collect()
+}
+
+#[tokio::test]
+async fn the_listing_shows_each_write_at_once_and_only_on_its_own_database() {
+    // Two servers in one process, each on its own database, both listings read (and kept)
+    // before anything changes.
+    let (a, b) = (spawn_app().await, spawn_app().await);
+    let seeded = listing(&a).await;
+    assert_eq!(
+        listing(&b).await,
+        seeded,
+        "two fresh databases list the same"
+    );
+
+    // On a: a new version of lead-capture and a new template.
+    let version = input_from(&a, TEMPLATE, "lead-capture", "1.1.0").await;
+    let body = publish(&a, PAT, PUBLISH_TEMPLATE, &version).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let mut new = input_from(&a, TEMPLATE, "lead-capture", "1.0.0").await;
+    new["key"] = json!("lead-capture-emea");
+    new["name"] = json!("Lead capture (EMEA)");
+    let body = publish(&a, PAT, PUBLISH_TEMPLATE, &new).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let on_a = listing(&a).await;
+    assert_eq!(on_a["lead-capture"][1], "1.1.0", "{on_a:?}");
+    assert_eq!(on_a["lead-capture"][2][0]["version"], "1.1.0", "{on_a:?}");
+    assert!(on_a.contains_key("lead-capture-emea"), "{on_a:?}");
+    assert_eq!(listing(&b).await, seeded, "b's catalog is not a's");
+
+    // On b: alerting's current version deprecated; a still lists it as published.
+    let token = b.token("pat", &["platform_engineer"]);
+    let vars = json!({ "kind": "TEMPLATE", "k": "alerting", "v": "2.0.0", "l": "DEPRECATED" });
+    let body = b.gql(&token, SET_LIFECYCLE, vars).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let on_b = listing(&b).await;
+    assert_eq!(on_b["alerting"][0], "DEPRECATED", "{on_b:?}");
+    assert_eq!(
+        on_b["alerting"][2][0]["lifecycle"], "DEPRECATED",
+        "{on_b:?}"
+    );
+    assert!(!on_b.contains_key("lead-capture-emea"), "{on_b:?}");
+    assert_eq!(listing(&a).await["alerting"], seeded["alerting"]);
+}

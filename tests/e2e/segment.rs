@@ -521,52 +521,10 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
         traits["plan"] = json!("enterprise");
         json!({ "userId": "u-plan", "messageId": id, "writeKey": k, "traits": traits })
     };
-    // The seeded contact contract says `block`: an unplanned trait is refused, naming it.
-    let (_, body) =
-        json_of(post_plain(&app, "/v1/identify", &identify("plan-1"), None).await).await;
-    assert_eq!(body["results"][0]["code"], "CONTRACT_VIOLATION", "{body}");
-    assert!(
-        body["results"][0]["violations"]
-            .to_string()
-            .contains("plan"),
-        "{body}"
-    );
-    assert!(stored(&app, key_id, "plan-1").await.is_none());
-
-    // The owners switch the contact contract to `flag`: the same identify is accepted, the
-    // unplanned trait flagged (and counted as drift), and the contact keeps it.
-    let dana = app.token("dana", &["data_engineer"]);
-    let c = app
-        .gql(&dana, "{ contract(name: \"contact\") { key name summary description category owner versions { version definition } } }", json!({}))
-        .await;
-    let c = &c["data"]["contract"];
-    // The newest published version (the seed has more than one), republished as the next one.
-    let newest = c["versions"]
-        .as_array()
-        .and_then(|v| {
-            v.iter()
-                .max_by_key(|v| v["version"].as_str().unwrap_or("").to_string())
-        })
-        .cloned()
-        .unwrap_or_default();
-    let mut definition = newest["definition"].clone();
-    definition["enforcement"] = json!("flag");
-    let input = json!({ "key": c["key"], "name": c["name"], "summary": c["summary"],
-        "description": c["description"], "category": c["category"], "owner": c["owner"],
-        "version": "1.9.0", "definition": definition });
-    let published = app
-        .gql(
-            &dana,
-            "mutation($input: PublishInput!) { publishContractVersion(input: $input) { version } }",
-            json!({ "input": input }),
-        )
-        .await;
-    assert_eq!(
-        published["data"]["publishContractVersion"]["version"], "1.9.0",
-        "{published}"
-    );
+    // The seeded contact contract (1.1.0) says `flag`: an ordinary extra trait is accepted,
+    // flagged (and counted as drift), and the contact keeps it.
     let (status, body) =
-        json_of(post_plain(&app, "/v1/identify", &identify("plan-2"), None).await).await;
+        json_of(post_plain(&app, "/v1/identify", &identify("plan-1"), None).await).await;
     assert_eq!(status, 200);
     assert_eq!(body["accepted"], 1, "{body}");
     assert!(
@@ -575,7 +533,7 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
             .contains("plan"),
         "flagged: {body}"
     );
-    let ev = stored(&app, key_id, "plan-2").await.expect("stored");
+    let ev = stored(&app, key_id, "plan-1").await.expect("stored");
     assert_eq!(ev.status, "flagged");
     let contact = entity::contact::Entity::find()
         .filter(entity::contact::Column::ExternalId.eq("u-plan"))
@@ -588,6 +546,60 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
         "{}",
         contact.traits
     );
+    let dana = app.token("dana", &["data_engineer"]);
+    let drift = app
+        .gql(
+            &dana,
+            "{ contractDrift(name: \"contact\") { version rule count } }",
+            json!({}),
+        )
+        .await;
+    let counted = json!({ "version": "1.1.0", "rule": "additionalProperties", "count": 1 });
+    assert!(
+        drift["data"]["contractDrift"]
+            .as_array()
+            .is_some_and(|rows| rows.contains(&counted)),
+        "{drift}"
+    );
+
+    // The owners publish a contact contract that says `block`: the same identify is refused,
+    // naming the trait, and nothing is stored.
+    let c = app
+        .gql(&dana, "{ contract(name: \"contact\") { key name summary description category owner latestVersion versions { version definition } } }", json!({}))
+        .await;
+    let c = &c["data"]["contract"];
+    assert_eq!(c["latestVersion"], "1.1.0", "{c}");
+    let mut definition = c["versions"][0]["definition"].clone();
+    assert_eq!(
+        definition["enforcement"], "flag",
+        "the seeded current version"
+    );
+    definition["enforcement"] = json!("block");
+    let input = json!({ "key": c["key"], "name": c["name"], "summary": c["summary"],
+        "description": c["description"], "category": c["category"], "owner": c["owner"],
+        "version": "1.2.0", "definition": definition });
+    let published = app
+        .gql(
+            &dana,
+            "mutation($input: PublishInput!) { publishContractVersion(input: $input) { version } }",
+            json!({ "input": input }),
+        )
+        .await;
+    assert_eq!(
+        published["data"]["publishContractVersion"]["version"], "1.2.0",
+        "{published}"
+    );
+    let (status, body) =
+        json_of(post_plain(&app, "/v1/identify", &identify("plan-2"), None).await).await;
+    assert_eq!(status, 200, "a rejected message is reported, not retried");
+    assert_eq!(body["results"][0]["code"], "CONTRACT_VIOLATION", "{body}");
+    assert!(
+        body["results"][0]["violations"]
+            .to_string()
+            .contains("plan"),
+        "{body}"
+    );
+    assert!(stored(&app, key_id, "plan-2").await.is_none());
 }
 
 /// analytics-next's browser bundle (`dist/umd` of the npm package `@segment/analytics-next`):

@@ -6,6 +6,7 @@
 
 pub mod definitions;
 pub mod expressions;
+pub mod pages;
 pub mod references;
 pub mod rules;
 pub mod seed;
@@ -22,8 +23,8 @@ use sea_orm::{
 };
 
 /// Bumped after every catalog write in this process, so caches of what the catalog resolves
-/// to (the contract version events are checked against) drop their entries at once here, and
-/// within their short lifetime in other processes.
+/// to (the contract version events are checked against, the listing pages of [`pages`]) drop
+/// their entries at once here, and within their short lifetime in other processes.
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The catalog's write generation in this process (see [`changed`]).

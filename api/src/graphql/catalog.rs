@@ -28,8 +28,10 @@ async fn list<T: From<catalog_item::Model> + async_graphql::OutputType>(
     let subject = actor(ctx)?.subject();
     let limit = page_size(first)?;
     let after_key = after.as_deref().map(decode_cursor).transpose()?;
-    let (rows, has_next) =
-        catalog::list(&st.db, kind, &filter, after_key.as_deref(), limit).await?;
+    let (rows, has_next) = st
+        .catalog
+        .list(&st.db, kind, &filter, after_key.as_deref(), limit)
+        .await?;
     let mut conn = Connection::new(after_key.is_some(), has_next);
     for row in rows {
         if st

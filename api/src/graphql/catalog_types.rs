@@ -2,7 +2,7 @@
 //! `VersionFields`, written once) and each kind's typed view of its definition document.
 
 use super::state;
-use crate::catalog::{self, definitions::Lifecycle};
+use crate::catalog::definitions::Lifecycle;
 use async_graphql::{Context, MergedObject, Object, Result, SimpleObject};
 use entity::{catalog_item, catalog_version};
 use serde_json::Value;
@@ -293,7 +293,9 @@ async fn load_versions<V: From<catalog_version::Model>>(
     item_id: i64,
 ) -> Result<Vec<V>> {
     let st = state(ctx)?;
-    Ok(catalog::versions(&st.db, item_id)
+    Ok(st
+        .catalog
+        .versions(&st.db, item_id)
         .await?
         .into_iter()
         .map(V::from)
@@ -306,7 +308,9 @@ async fn load_version<V: From<catalog_version::Model>>(
     version: &str,
 ) -> Result<Option<V>> {
     let st = state(ctx)?;
-    Ok(catalog::versions(&st.db, item_id)
+    Ok(st
+        .catalog
+        .versions(&st.db, item_id)
         .await?
         .into_iter()
         .find(|v| v.version == version)
