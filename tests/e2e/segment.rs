@@ -554,7 +554,7 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
             json!({}),
         )
         .await;
-    let counted = json!({ "version": "1.1.0", "rule": "additionalProperties", "count": 1 });
+    let counted = json!({ "version": "1.2.0", "rule": "additionalProperties", "count": 1 });
     assert!(
         drift["data"]["contractDrift"]
             .as_array()
@@ -568,7 +568,7 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
         .gql(&dana, "{ contract(name: \"contact\") { key name summary description category owner latestVersion versions { version definition } } }", json!({}))
         .await;
     let c = &c["data"]["contract"];
-    assert_eq!(c["latestVersion"], "1.1.0", "{c}");
+    assert_eq!(c["latestVersion"], "1.2.0", "{c}");
     let mut definition = c["versions"][0]["definition"].clone();
     assert_eq!(
         definition["enforcement"], "flag",
@@ -577,7 +577,7 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
     definition["enforcement"] = json!("block");
     let input = json!({ "key": c["key"], "name": c["name"], "summary": c["summary"],
         "description": c["description"], "category": c["category"], "owner": c["owner"],
-        "version": "1.2.0", "definition": definition });
+        "version": "1.3.0", "definition": definition });
     let published = app
         .gql(
             &dana,
@@ -586,7 +586,7 @@ async fn extra_identify_traits_follow_the_contact_contracts_enforcement() {
         )
         .await;
     assert_eq!(
-        published["data"]["publishContractVersion"]["version"], "1.2.0",
+        published["data"]["publishContractVersion"]["version"], "1.3.0",
         "{published}"
     );
     let (status, body) =
