@@ -340,6 +340,13 @@ fn execution_config(file: Option<ExecutionConfig>) -> anyhow::Result<ExecutionCo
     if let Ok(schedule) = std::env::var("SWITCHYARD_RETRY_SCHEDULE") {
         execution.retry_schedule = schedule;
     }
+    if let Ok(observe) = std::env::var("SWITCHYARD_OBSERVE") {
+        execution.observe = match observe.trim() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => anyhow::bail!("SWITCHYARD_OBSERVE: `{other}` is not true or false"),
+        };
+    }
     execution.check().map_err(anyhow::Error::msg)?;
     Ok(execution)
 }

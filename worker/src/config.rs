@@ -41,6 +41,12 @@ pub struct ExecutionConfig {
     /// Longest chain of workflows starting one another through `emit` steps: the run that would
     /// make it longer fails and emits nothing (the loop guard; cycles are refused outright).
     pub max_chain_depth: usize,
+    /// Keep the decision record (lineage), health aggregates, live-update notifications and
+    /// Prometheus series as runs and attempts are recorded. `false` exists only to measure what
+    /// they cost on the delivery benchmark (env `SWITCHYARD_OBSERVE=false`): health, lineage and
+    /// live views then stay empty. Deliveries, their fields and attempt history are kept either
+    /// way.
+    pub observe: bool,
 }
 
 impl Default for ExecutionConfig {
@@ -58,6 +64,7 @@ impl Default for ExecutionConfig {
             breaker_max_probe_seconds: 15,
             run_batch: 64,
             max_chain_depth: 8,
+            observe: true,
         }
     }
 }

@@ -226,6 +226,11 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
         results.push(Recorded::Applied(nx.status));
     }
     queue::stage(&tx, retries).await?;
+    if !engine.cfg.observe {
+        // Measuring what observation costs (`execution.observe = false`): no health
+        // aggregates, live updates or metrics.
+        return tx.commit().await.map(|()| results);
+    }
     tally.flush(&tx).await?;
     crate::changes::notify(&tx, &changes).await?;
     tx.commit().await?;

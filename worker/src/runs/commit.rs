@@ -95,7 +95,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
                     started_at: Set(clock::now_string()),
                     finished_at: Set(finished(outcome.status)),
                     latency_ms: Set(clock::millis_since(&accepted_at)),
-                    decisions: Set(Some(outcome.record.to_json())),
+                    decisions: Set(engine.cfg.observe.then(|| outcome.record.to_json())),
                     input: Set(None),
                     deadline_at: Set(outcome.deadline.map(clock::format)),
                     template_version: Set(Some(version)),
@@ -212,14 +212,20 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
         let fields = entity::documents::record::DeliveryFields::parse(d.fields.as_deref());
         tally.record(d.instance_id, &fields);
     }
-    tally.flush(&tx).await?;
-    let mut changes: Vec<crate::changes::Change> = run_changes;
-    changes.extend(
-        created
-            .iter()
-            .map(|d| crate::changes::Change::delivery(d.instance_id, d.run_id, d.id)),
-    );
-    crate::changes::notify(&tx, &changes).await?;
+    // `execution.observe = false` (only to measure what observation costs): no health
+    // aggregates, decision records, live updates or metrics.
+    let observe = engine.cfg.observe;
+    let mut changes: Vec<crate::changes::Change> = Vec::new();
+    if observe {
+        tally.flush(&tx).await?;
+        changes = run_changes;
+        changes.extend(
+            created
+                .iter()
+                .map(|d| crate::changes::Change::delivery(d.instance_id, d.run_id, d.id)),
+        );
+        crate::changes::notify(&tx, &changes).await?;
+    }
     let lease = engine.lease_until();
     let trace_of: std::collections::HashMap<&str, Option<String>> = deliveries
         .iter()
@@ -241,7 +247,7 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     tx.commit().await?;
     engine.hand_over(started);
     engine.changes.committed(&changes);
-    for (template, status) in counts {
+    for (template, status) in counts.into_iter().filter(|_| observe) {
         metrics::counter!("switchyard_runs_total", "template" => template, "status" => status.as_str())
             .increment(1);
     }
