@@ -521,3 +521,120 @@ async fn loops_are_refused_before_they_run_with_the_cycle_named() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn emitted_events_are_checked_against_their_contract() {
+    let app = spawn_with(Setup {
+        workers: true,
+        ..Default::default()
+    })
+    .await;
+    // Two emitters started by `event.audience_published`, sent here straight from a write key:
+    // one breaks a `block` contract (a negative size), one a `flag` contract (an email that is
+    // not one; `contact` 1.2.0 says flag).
+    let emitter = |key: &str, contract: &str, fields: Value, computed: Value| {
+        json!({
+            "key": key, "name": key, "category": "audience", "owner": "marketing-ops",
+            "version": "1.0.0", "summary": "Emits an event for every published audience.",
+            "description": "A test emitter.",
+            "definition": {
+                "parameters": {"type": "object", "properties": {}, "additionalProperties": false},
+                "trigger": {"type": "event", "contract": "event.audience_published", "versions": "^1"},
+                "reads": [{"contract": "event.audience_published", "versions": "^1",
+                           "fields": ["segment_id", "audience_size", "published_at"]}],
+                "steps": [{"id": "out", "type": "emit", "description": "Emit",
+                           "config": {"contract": contract, "fields": fields, "computed": computed}}]
+            }
+        })
+    };
+    let pat = app.token(PAT.0, &[PAT.1]);
+    for input in [
+        emitter(
+            "shrink",
+            "event.segment_validated",
+            json!({"segment_id": "segment_id", "published_at": "published_at"}),
+            json!({"audience_size": "int(event.audience_size) - 1000"}),
+        ),
+        emitter(
+            "to-contact",
+            "contact",
+            json!({"email": "segment_id", "updated_at": "published_at"}),
+            json!({"lifecycle_stage": "'lead'", "email_opt_in": "false"}),
+        ),
+    ] {
+        let body = app
+            .gql(
+                &pat,
+                "mutation($i: PublishInput!) { publishTemplateVersion(input: $i) { version } }",
+                json!({ "i": input }),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let mut ids = Vec::new();
+    for t in ["shrink", "to-contact"] {
+        let body = app
+            .gql(
+                &pat,
+                INSTANTIATE,
+                json!({ "t": t, "n": t, "p": {}, "c": [] }),
+            )
+            .await;
+        ids.push(id_of(&body));
+    }
+    let key = write_key(&app, &["event.audience_published"]).await;
+    let (status, body) = crate::ingest::post_events(
+        &app,
+        &key,
+        &json!([{ "id": "pub-1", "type": "event.audience_published", "occurred_at": "2026-11-30T10:00:00Z",
+                  "payload": { "segment_id": "emea-launch", "audience_size": 120, "published_at": "2026-11-30T10:00:00Z" } }]),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    app.drain(WAIT).await;
+    let shrink = runs(&app, ids[0]).await;
+    assert_eq!(shrink[0]["status"], "failed", "{shrink:?}");
+    let detail = shrink[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("breaks contract event.segment_validated 1.0.0"),
+        "{detail}"
+    );
+    assert!(detail.contains("/payload/audience_size"), "{detail}");
+    let flagged = runs(&app, ids[1]).await;
+    assert_eq!(flagged[0]["status"], "succeeded", "{flagged:?}");
+    let dana = app.token("dana", &["data_engineer"]);
+    let drift = app
+        .gql(
+            &dana,
+            "{ contractDrift(name: \"contact\") { version rule count } }",
+            json!({}),
+        )
+        .await;
+    let counted = json!({ "version": "1.2.0", "rule": "format", "count": 1 });
+    assert!(
+        drift["data"]["contractDrift"]
+            .as_array()
+            .is_some_and(|rows| rows.contains(&counted)),
+        "the emitted event's violation counts as drift: {drift}"
+    );
+    let body = app
+        .gql(
+            &app.token(WATCHER.0, &[WATCHER.1]),
+            LINEAGE,
+            json!({ "e": "pub-1" }),
+        )
+        .await;
+    let hops = body["data"]["lineage"]["hops"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let emitted: Vec<&Value> = hops
+        .iter()
+        .flat_map(|h| h["emitted"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(
+        emitted.len(),
+        1,
+        "only the flagged event was stored: {body}"
+    );
+}

@@ -17,6 +17,7 @@ pub mod config;
 pub mod connectors;
 pub mod db;
 pub mod deliveries;
+pub mod drift;
 pub mod engine;
 pub mod health;
 pub mod jobs;

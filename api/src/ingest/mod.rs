@@ -191,7 +191,11 @@ pub async fn ingest(
             &mut drift,
             &compiled.contract,
             &compiled.version,
-            &violations,
+            violations.iter().map(|v| worker::drift::Violation {
+                pointer: &v.pointer,
+                rule: &v.rule,
+                message: &v.message,
+            }),
         );
         let blocked = !violations.is_empty()
             && compiled.enforcement == crate::catalog::definitions::Enforcement::Block;

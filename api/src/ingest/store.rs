@@ -2,53 +2,17 @@
 //! upserts in one transaction (group commit). The caller answers only after `commit` returned,
 //! so an acknowledged event is on disk.
 
-use super::Violation;
 use crate::db::begin_write;
-use entity::{contact, contract_drift, event};
+use entity::{contact, event};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, Set, TryInsertResult,
-    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    TryInsertResult,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most distinct drift rows kept per contract; beyond it new kinds of violation are only counted
-/// in existing rows.
-const MAX_DRIFT_ROWS_PER_CONTRACT: u64 = 500;
-
-/// A drift observation: (contract, version, rule, pointer) → (count, last message).
-pub type Drift = BTreeMap<(String, String, String, String), (i64, String)>;
-
-/// Adds `violations` of an event of `contract`/`version` to `drift`, folding array indices.
-pub fn observe(drift: &mut Drift, contract: &str, version: &str, violations: &[Violation]) {
-    for v in violations {
-        let pointer: String = v
-            .pointer
-            .split('/')
-            .map(|s| {
-                if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
-                    "*"
-                } else {
-                    s
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
-        let pointer: String = pointer.chars().take(300).collect();
-        let entry = drift
-            .entry((
-                contract.to_string(),
-                version.to_string(),
-                v.rule.clone(),
-                pointer,
-            ))
-            .or_insert((0, String::new()));
-        entry.0 += 1;
-        entry.1 = v.message.chars().take(500).collect();
-    }
-}
+pub use worker::drift::{Drift, observe};
 
 /// One request's writes, waiting for the group commit.
 pub struct Batch {
@@ -222,7 +186,7 @@ async fn commit_group(
             e.1 = msg.clone();
         }
     }
-    record_drift(&tx, &drift).await?;
+    worker::drift::record(&tx, &drift).await?;
     for (b, stored) in batches.iter().zip(&stored_per) {
         for (id, (external_id, email, traits)) in &b.contacts {
             if stored.iter().any(|s| s.id == id.as_str()) {
@@ -239,52 +203,6 @@ async fn commit_group(
         engine.wake.runs.notify_one();
     }
     Ok(existing_per)
-}
-
-async fn record_drift(tx: &worker::db::WriteTx, drift: &Drift) -> Result<(), DbErr> {
-    let now = crate::audit::now_string();
-    for ((contract, version, rule, pointer), (count, message)) in drift {
-        let updated = contract_drift::Entity::update_many()
-            .col_expr(
-                contract_drift::Column::Count,
-                Expr::col(contract_drift::Column::Count).add(*count),
-            )
-            .col_expr(contract_drift::Column::LastSeenAt, Expr::value(now.clone()))
-            .col_expr(
-                contract_drift::Column::LastMessage,
-                Expr::value(message.clone()),
-            )
-            .filter(contract_drift::Column::Contract.eq(contract.as_str()))
-            .filter(contract_drift::Column::Version.eq(version.as_str()))
-            .filter(contract_drift::Column::Rule.eq(rule.as_str()))
-            .filter(contract_drift::Column::Pointer.eq(pointer.as_str()))
-            .exec(tx)
-            .await?;
-        if updated.rows_affected > 0 {
-            continue;
-        }
-        let rows_for_contract = contract_drift::Entity::find()
-            .filter(contract_drift::Column::Contract.eq(contract.as_str()))
-            .count(tx)
-            .await?;
-        if rows_for_contract >= MAX_DRIFT_ROWS_PER_CONTRACT {
-            continue;
-        }
-        contract_drift::ActiveModel {
-            contract: Set(contract.clone()),
-            version: Set(version.clone()),
-            rule: Set(rule.clone()),
-            pointer: Set(pointer.clone()),
-            count: Set(*count),
-            first_seen_at: Set(now.clone()),
-            last_seen_at: Set(now.clone()),
-            last_message: Set(message.clone()),
-            ..Default::default()
-        }
-        .insert(tx)
-        .await?;
-    }
-    Ok(())
 }
 
 /// Merges `traits` into the contact `external_id` (created if new).

@@ -93,6 +93,8 @@ pub struct Emitted {
     pub payload: Value,
     /// The instances its chain went through, this run's last.
     pub chain: Vec<i64>,
+    /// What it broke of a `flag` contract: (pointer, rule, message), counted as drift.
+    pub violations: Vec<(String, String, String)>,
 }
 
 impl Emitted {
@@ -203,11 +205,21 @@ pub fn emit(
         }
         Value::Object(out)
     };
-    let violations: Vec<String> = target
+    let found: Vec<(String, String, String)> = target
         .validator
         .iter_errors(&payload)
         .take(10)
-        .map(|e| format!("/payload{}: {e}", e.instance_path()))
+        .map(|e| {
+            (
+                format!("/payload{}", e.instance_path()),
+                e.kind().keyword().to_string(),
+                e.to_string(),
+            )
+        })
+        .collect();
+    let violations: Vec<String> = found
+        .iter()
+        .map(|(pointer, _, message)| format!("{pointer}: {message}"))
         .collect();
     if !violations.is_empty() && target.enforcement == Enforcement::Block {
         return fail(format!(
@@ -245,6 +257,7 @@ pub fn emit(
         flagged: !violations.is_empty(),
         payload,
         chain,
+        violations: found,
     };
     (Some(emitted), Done::go(Decision::Emitted, detail, data))
 }
@@ -284,6 +297,23 @@ pub async fn record<C: ConnectionTrait>(
             chain: &e.chain,
         })
         .collect();
+    // A `flag` contract's violations count as drift, as they do for ingested events.
+    let mut drift = crate::drift::Drift::new();
+    for (_, e) in emitted.iter().filter(|(_, e)| inserted.contains(&e.id)) {
+        crate::drift::observe(
+            &mut drift,
+            &e.contract,
+            &e.version,
+            e.violations
+                .iter()
+                .map(|(pointer, rule, message)| crate::drift::Violation {
+                    pointer,
+                    rule,
+                    message,
+                }),
+        );
+    }
+    crate::drift::record(tx, &drift).await?;
     let refs: Vec<&super::fanout::Stored<'_>> = stored.iter().collect();
     let (_, claimed) = super::fanout::fan_out(tx, &refs, claim).await?;
     Ok(claimed)
