@@ -239,10 +239,16 @@ impl Tally {
                 .entry((*instance, minute / HOUR * HOUR))
                 .or_default()
                 .add(counts);
-            upsert_bucket(tx, *instance, "m", *minute, counts).await?;
         }
-        for ((instance, hour), counts) in &hours {
-            upsert_bucket(tx, *instance, "h", *hour, counts).await?;
+        // Minute and hour buckets in one statement (one round trip per transaction).
+        let rows: Vec<(i64, &str, i64, &Counts)> = self
+            .buckets
+            .iter()
+            .map(|((i, m), c)| (*i, "m", *m, c))
+            .chain(hours.iter().map(|((i, h), c)| (*i, "h", *h, c)))
+            .collect();
+        for chunk in rows.chunks(16) {
+            upsert_buckets(tx, chunk).await?;
         }
         for ((instance, hour, field, reason), n) in self.fields {
             let backend = tx.get_database_backend();
@@ -284,28 +290,31 @@ fn lat_columns() -> Vec<String> {
         .collect()
 }
 
-async fn upsert_bucket<C: ConnectionTrait>(
+async fn upsert_buckets<C: ConnectionTrait>(
     tx: &C,
-    instance: i64,
-    grain: &str,
-    bucket: i64,
-    counts: &Counts,
+    rows: &[(i64, &str, i64, &Counts)],
 ) -> Result<(), DbErr> {
     let backend = tx.get_database_backend();
     let mut cols: Vec<String> = COUNTERS.iter().map(|c| (*c).to_string()).collect();
     cols.extend(lat_columns());
-    let mut values: Vec<Value> = vec![instance.into(), grain.into(), bucket.into()];
-    values.extend(counts.c.iter().map(|v| Value::from(*v)));
-    values.extend(counts.lat.iter().map(|v| Value::from(*v)));
+    let mut values: Vec<Value> = Vec::new();
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (instance, grain, bucket, counts) in rows {
+        let from = values.len() + 1;
+        values.extend([(*instance).into(), (*grain).into(), (*bucket).into()]);
+        values.extend(counts.c.iter().map(|v| Value::from(*v)));
+        values.extend(counts.lat.iter().map(|v| Value::from(*v)));
+        tuples.push(format!("({})", marks(backend, from, values.len() + 1 - from)));
+    }
     let set: Vec<String> = cols
         .iter()
         .map(|c| format!("{c} = health_buckets.{c} + excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO health_buckets (instance_id, grain, bucket, {}) VALUES ({}) \
+        "INSERT INTO health_buckets (instance_id, grain, bucket, {}) VALUES {} \
          ON CONFLICT (instance_id, grain, bucket) DO UPDATE SET {}",
         cols.join(", "),
-        marks(backend, 1, values.len()),
+        tuples.join(", "),
         set.join(", ")
     );
     tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
