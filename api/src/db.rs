@@ -4,8 +4,7 @@
 //! SQLite settings are chosen, not inherited: WAL so readers never block the writer,
 //! `synchronous=FULL` so an acknowledged write survives power loss, a busy timeout so concurrent
 //! writers wait instead of failing, and `BEGIN IMMEDIATE` for every write transaction so a
-//! transaction that reads before it writes cannot fail with `SQLITE_BUSY` halfway; reads go
-//! through a memory map.
+//! transaction that reads before it writes cannot fail with `SQLITE_BUSY` halfway.
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -46,11 +45,6 @@ async fn open(url: &str, synchronous: SqliteSynchronous) -> Result<DatabaseConne
                 .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
-                // Reads through a memory map and a 16 MiB page cache per connection instead of
-                // a read() per page: each commit by another connection empties the page
-                // cache, and most of the engine's statements read pages just written.
-                .pragma("mmap_size", "268435456")
-                .pragma("cache_size", "-16384")
         });
     } else {
         opts.max_connections(16).min_connections(1);
