@@ -304,7 +304,10 @@ async fn upsert_buckets<C: ConnectionTrait>(
         values.extend([(*instance).into(), (*grain).into(), (*bucket).into()]);
         values.extend(counts.c.iter().map(|v| Value::from(*v)));
         values.extend(counts.lat.iter().map(|v| Value::from(*v)));
-        tuples.push(format!("({})", marks(backend, from, values.len() + 1 - from)));
+        tuples.push(format!(
+            "({})",
+            marks(backend, from, values.len() + 1 - from)
+        ));
     }
     let set: Vec<String> = cols
         .iter()
