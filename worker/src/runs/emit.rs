@@ -144,7 +144,7 @@ fn describe(chain: &[i64]) -> String {
 
 /// Runs an `emit` step: builds the payload, applies the loop guard, checks the contract.
 pub fn emit(
-    target: Result<&Target, &String>,
+    target: Result<&Target, String>,
     inst: &instance::Model,
     input: &Input,
     step: &Step,

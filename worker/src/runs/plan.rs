@@ -26,13 +26,12 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The contract version `emit` step `step` emits.
-    pub fn emit_target(&self, step: &str) -> Result<&super::emit::Target, &String> {
-        static MISSING: std::sync::LazyLock<String> =
-            std::sync::LazyLock::new(|| "the step is not an emit step".to_string());
+    /// The contract version `emit` step `step` emits, or why it cannot emit.
+    pub fn emit_target(&self, step: &str) -> Result<&super::emit::Target, String> {
         match self.emits.get(step) {
-            Some(r) => r.as_ref(),
-            None => Err(&MISSING),
+            Some(Ok(t)) => Ok(t),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!("step {step} is not an emit step")),
         }
     }
 }
