@@ -118,15 +118,42 @@ async fn source(db: &DatabaseConnection, event_id: &str) -> ApiResult<Option<Sou
     Ok(Some(Source { event, write_key }))
 }
 
+/// What a lineage walk has read already: the instances and the events its hops share.
+#[derive(Default)]
+struct Seen {
+    instances: HashMap<i64, Option<instance::Model>>,
+    sources: HashMap<String, Option<Source>>,
+}
+
+impl Seen {
+    /// Starts a walk from `src`, already read.
+    fn from(src: Option<&Source>) -> Self {
+        let mut seen = Self::default();
+        if let Some(s) = src {
+            seen.sources.insert(s.event.id.clone(), Some(s.clone()));
+        }
+        seen
+    }
+
+    async fn source(&mut self, db: &DatabaseConnection, id: &str) -> ApiResult<Option<Source>> {
+        if let Some(s) = self.sources.get(id) {
+            return Ok(s.clone());
+        }
+        let s = source(db, id).await?;
+        self.sources.insert(id.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
 /// The hop of `run`, if the caller may read its workflow.
 async fn hop(
     db: &DatabaseConnection,
     policy: &Policy,
     actor: &Actor,
     run: run::Model,
-    instances: &mut HashMap<i64, Option<instance::Model>>,
+    seen: &mut Seen,
 ) -> ApiResult<Option<Hop>> {
-    let inst = match instances.entry(run.instance_id) {
+    let inst = match seen.instances.entry(run.instance_id) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(
             instance::Entity::find_by_id(run.instance_id)
@@ -134,12 +161,12 @@ async fn hop(
                 .await?,
         ),
     };
-    let Some(inst) = inst.as_ref() else {
+    let Some(inst) = inst.clone() else {
         return Ok(None);
     };
     let (obj, owner) = (
         access::workflow_object(&inst.template),
-        access::instance_owner(inst),
+        access::instance_owner(&inst),
     );
     if !access::allows(policy, actor, Ask::owned(&obj, "read", &owner)) {
         return Ok(None);
@@ -151,7 +178,7 @@ async fn hop(
         .all(db)
         .await?;
     let rows =
-        crate::visibility::deliveries(db, policy, actor, inst, rows, &format!("run:{}", run.id))
+        crate::visibility::deliveries(db, policy, actor, &inst, rows, &format!("run:{}", run.id))
             .await?;
     let emitted = event::Entity::find()
         .filter(event::Column::ParentRunId.eq(run.id))
@@ -162,13 +189,13 @@ async fn hop(
         .map(|e| e.id)
         .collect();
     let event = match &run.event_id {
-        Some(e) => source(db, e).await?,
+        Some(e) => seen.source(db, e).await?,
         None => None,
     };
     Ok(Some(Hop {
         event,
         emitted,
-        instance: inst.clone(),
+        instance: inst,
         steps: RunRecord::parse(run.decisions.as_deref()).steps,
         reaches: rows.into_iter().map(|d| reach(d, &flows)).collect(),
         run,
@@ -201,10 +228,10 @@ pub async fn of_event(
         .all(db)
         .await?;
     let total = runs.len();
-    let mut instances = HashMap::new();
+    let mut seen = Seen::from(Some(&src));
     let mut hops = Vec::new();
     for r in runs {
-        if let Some(h) = hop(db, policy, actor, r, &mut instances).await? {
+        if let Some(h) = hop(db, policy, actor, r, &mut seen).await? {
             hops.push(h);
         }
     }
@@ -226,7 +253,7 @@ pub async fn of_event(
             .all(db)
             .await?;
         for r in runs {
-            if let Some(h) = hop(db, policy, actor, r, &mut instances).await? {
+            if let Some(h) = hop(db, policy, actor, r, &mut seen).await? {
                 next.extend(h.emitted.iter().cloned());
                 hops.push(h);
             }
@@ -254,18 +281,14 @@ pub async fn of_delivery(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("delivery: the run of delivery {id} is gone")))?;
-    let src = match &r.event_id {
-        Some(e) => source(db, e).await?,
-        None => None,
-    };
-    let Some(mut h) = hop(db, policy, actor, r, &mut HashMap::new()).await? else {
+    let mut seen = Seen::default();
+    let Some(mut h) = hop(db, policy, actor, r, &mut seen).await? else {
         return Err(refuse(db, actor, &target).await);
     };
     h.reaches.retain(|x| x.delivery.id == id);
     // Upstream: the runs that emitted the event this run ran for, back to the outside event.
+    let mut origin = h.event.clone();
     let mut hops = vec![h];
-    let mut origin = src;
-    let mut instances = HashMap::new();
     while let Some(parent) = origin.as_ref().and_then(|s| s.event.parent_run_id) {
         if hops.len() > MAX_CHAIN_EVENTS {
             break;
@@ -273,7 +296,7 @@ pub async fn of_delivery(
         let Some(r) = run::Entity::find_by_id(parent).one(db).await? else {
             break;
         };
-        let Some(up) = hop(db, policy, actor, r, &mut instances).await? else {
+        let Some(up) = hop(db, policy, actor, r, &mut seen).await? else {
             break;
         };
         origin = up.event.clone();
@@ -312,10 +335,10 @@ pub async fn of_contact(
         .order_by_asc(run::Column::Id)
         .all(db)
         .await?;
-    let mut instances = HashMap::new();
+    let mut seen = Seen::default();
     let mut hops = Vec::new();
     for r in runs {
-        if let Some(mut h) = hop(db, policy, actor, r, &mut instances).await? {
+        if let Some(mut h) = hop(db, policy, actor, r, &mut seen).await? {
             h.reaches
                 .retain(|x| x.delivery.status == entity::status::DeliveryStatus::Delivered);
             if !h.reaches.is_empty() {

@@ -362,6 +362,23 @@ async fn a_small_audience_stops_the_chain_at_the_check() {
     assert_eq!(l.chat.count(), 1);
 }
 
+/// How many `relaunch` workflows exist.
+async fn relaunch_instances(app: &TestApp) -> usize {
+    let body = app
+        .gql(
+            &app.token(PAT.0, &[PAT.1]),
+            "{ instances { id template status } }",
+            json!({}),
+        )
+        .await;
+    body["data"]["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["template"] == "relaunch")
+        .count()
+}
+
 /// Publishes a template that starts on `event.segment_validated` and emits `contract` with the
 /// given payload fields.
 async fn publish_emitter(
@@ -461,30 +478,6 @@ async fn loops_are_refused_before_they_run_with_the_cycle_named() {
         msg.contains("event.audience_published") && msg.contains("event.segment_validated"),
         "{msg}"
     );
-    let relaunch_instances = |app: &TestApp| {
-        let token = app.token(PAT.0, &[PAT.1]);
-        let app_url = app.url("/graphql");
-        let client = app.client.clone();
-        async move {
-            let body: Value = client
-                .post(app_url)
-                .bearer_auth(token)
-                .json(&json!({ "query": "{ instances { id template status } }" }))
-                .send()
-                .await
-                .expect("instances")
-                .json()
-                .await
-                .expect("json");
-            body["data"]["instances"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|i| i["template"] == "relaunch")
-                .count()
-        }
-    };
     assert_eq!(relaunch_instances(&app).await, 0, "nothing half-written");
     // Retire the check and the relaunch may be created; then a new check would close the loop.
     let body = app

@@ -39,7 +39,7 @@ pub async fn refuse_cycle(
     def: &TemplateDef,
     field: &str,
 ) -> ApiResult<()> {
-    let me = node_of(name, def);
+    let me = node_of(&format!("'{name}'"), def);
     if me.emits.is_empty() {
         return Ok(());
     }
@@ -62,7 +62,6 @@ pub async fn refuse_cycle(
             nodes.push(node_of(&format!("'{}' ({})", r.name, r.template), d));
         }
     }
-    nodes[0].name = format!("'{name}'");
     // Breadth-first from node 0 along "emits a contract that triggers": reaching node 0 again
     // is a cycle; `via` keeps the path to name it.
     let mut via: HashMap<usize, (usize, String)> = HashMap::new();
