@@ -17,6 +17,7 @@ mod m20261202_000002_alerts;
 mod m20261203_000001_governance;
 mod m20261203_000011_templates;
 mod m20261204_000001_chains;
+mod m20261205_000001_health_shards;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_templates::Migration),
             Box::new(m20261203_000001_governance::Migration),
             Box::new(m20261204_000001_chains::Migration),
+            Box::new(m20261205_000001_health_shards::Migration),
         ]
     }
 }

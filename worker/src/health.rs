@@ -8,11 +8,19 @@
 //! Counts are added (`x = x + excluded.x`), so several workers and processes can write the same
 //! bucket; they are written in the same transaction as what they count, so they never count a
 //! run or an attempt that was not recorded.
+//!
+//! On PostgreSQL a row being added to is locked until its transaction commits, so every
+//! transaction recording for one busy workflow would wait for the one before it. Each row
+//! therefore has a `shard`: a transaction writes to one of [`SHARDS`] shards, taken in turn,
+//! and readers sum (or take the latest) over shards. Rows are written in key order, so two
+//! transactions never lock the same rows in opposite orders. SQLite has one writer at a time
+//! and writes shard 0 only.
 
 use entity::documents::record::DeliveryFields;
 use entity::status::{DeliveryStatus, RunStatus};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Upper bounds (ms) of the latency histogram; one more bucket holds everything slower.
 pub const LATENCY_BOUNDS_MS: [i64; 18] = [
@@ -39,6 +47,18 @@ pub const COUNTERS: [&str; 14] = [
     "records_complete",
     "records_incomplete",
 ];
+
+/// Shards per bucket on PostgreSQL.
+pub const SHARDS: i32 = 8;
+
+/// The shard the next transaction on `backend` writes to.
+fn next_shard(backend: DbBackend) -> i32 {
+    static NEXT: AtomicI32 = AtomicI32::new(0);
+    match backend {
+        DbBackend::Postgres => NEXT.fetch_add(1, Ordering::Relaxed).rem_euclid(SHARDS),
+        _ => 0,
+    }
+}
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
@@ -233,6 +253,8 @@ impl Tally {
 
     /// Adds everything to the health tables, inside the caller's transaction.
     pub async fn flush<C: ConnectionTrait>(self, tx: &C) -> Result<(), DbErr> {
+        let backend = tx.get_database_backend();
+        let shard = next_shard(backend);
         let mut hours: HashMap<(i64, i64), Counts> = HashMap::new();
         for ((instance, minute), counts) in &self.buckets {
             hours
@@ -240,22 +262,25 @@ impl Tally {
                 .or_default()
                 .add(counts);
         }
-        // Minute and hour buckets in one statement (one round trip per transaction).
-        let rows: Vec<(i64, &str, i64, &Counts)> = self
+        // Minute and hour buckets in one statement (one round trip per transaction), in key
+        // order (the order rows are locked in).
+        let mut rows: Vec<(i64, &str, i64, &Counts)> = self
             .buckets
             .iter()
             .map(|((i, m), c)| (*i, "m", *m, c))
             .chain(hours.iter().map(|((i, h), c)| (*i, "h", *h, c)))
             .collect();
+        rows.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         for chunk in rows.chunks(16) {
-            upsert_buckets(tx, chunk).await?;
+            upsert_buckets(tx, chunk, shard).await?;
         }
-        for ((instance, hour, field, reason), n) in self.fields {
-            let backend = tx.get_database_backend();
+        let mut fields: Vec<_> = self.fields.into_iter().collect();
+        fields.sort();
+        for ((instance, hour, field, reason), n) in fields {
             let sql = format!(
-                "INSERT INTO health_fields (instance_id, bucket, field, reason, count) VALUES ({}) \
-                 ON CONFLICT (instance_id, bucket, field, reason) DO UPDATE SET count = health_fields.count + excluded.count",
-                marks(backend, 1, 5)
+                "INSERT INTO health_fields (instance_id, bucket, field, reason, count, shard) VALUES ({}) \
+                 ON CONFLICT (instance_id, bucket, field, reason, shard) DO UPDATE SET count = health_fields.count + excluded.count",
+                marks(backend, 1, 6)
             );
             let values: Vec<Value> = vec![
                 instance.into(),
@@ -263,12 +288,15 @@ impl Tally {
                 field.into(),
                 reason.into(),
                 n.into(),
+                shard.into(),
             ];
             tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
         }
-        for (instance, s) in self.states {
-            upsert_state(tx, instance, s).await?;
+        let mut states: Vec<_> = self.states.into_iter().collect();
+        states.sort_by_key(|(instance, _)| *instance);
+        for (instance, s) in states {
+            upsert_state(tx, instance, s, shard).await?;
         }
         Ok(())
     }
@@ -293,6 +321,7 @@ fn lat_columns() -> Vec<String> {
 async fn upsert_buckets<C: ConnectionTrait>(
     tx: &C,
     rows: &[(i64, &str, i64, &Counts)],
+    shard: i32,
 ) -> Result<(), DbErr> {
     let backend = tx.get_database_backend();
     let mut cols: Vec<String> = COUNTERS.iter().map(|c| (*c).to_string()).collect();
@@ -304,6 +333,7 @@ async fn upsert_buckets<C: ConnectionTrait>(
         values.extend([(*instance).into(), (*grain).into(), (*bucket).into()]);
         values.extend(counts.c.iter().map(|v| Value::from(*v)));
         values.extend(counts.lat.iter().map(|v| Value::from(*v)));
+        values.push(shard.into());
         tuples.push(format!(
             "({})",
             marks(backend, from, values.len() + 1 - from)
@@ -314,8 +344,8 @@ async fn upsert_buckets<C: ConnectionTrait>(
         .map(|c| format!("{c} = health_buckets.{c} + excluded.{c}"))
         .collect();
     let sql = format!(
-        "INSERT INTO health_buckets (instance_id, grain, bucket, {}) VALUES {} \
-         ON CONFLICT (instance_id, grain, bucket) DO UPDATE SET {}",
+        "INSERT INTO health_buckets (instance_id, grain, bucket, {}, shard) VALUES {} \
+         ON CONFLICT (instance_id, grain, bucket, shard) DO UPDATE SET {}",
         cols.join(", "),
         tuples.join(", "),
         set.join(", ")
@@ -325,7 +355,12 @@ async fn upsert_buckets<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn upsert_state<C: ConnectionTrait>(tx: &C, instance: i64, s: State) -> Result<(), DbErr> {
+async fn upsert_state<C: ConnectionTrait>(
+    tx: &C,
+    instance: i64,
+    s: State,
+    shard: i32,
+) -> Result<(), DbErr> {
     let backend = tx.get_database_backend();
     let cols = [
         "last_event_at",
@@ -344,10 +379,10 @@ async fn upsert_state<C: ConnectionTrait>(tx: &C, instance: i64, s: State) -> Re
         })
         .collect();
     let sql = format!(
-        "INSERT INTO instance_states (instance_id, {}, updated_at) VALUES ({}) \
-         ON CONFLICT (instance_id) DO UPDATE SET {}, updated_at = excluded.updated_at",
+        "INSERT INTO instance_states (instance_id, {}, updated_at, shard) VALUES ({}) \
+         ON CONFLICT (instance_id, shard) DO UPDATE SET {}, updated_at = excluded.updated_at",
         cols.join(", "),
-        marks(backend, 1, cols.len() + 2),
+        marks(backend, 1, cols.len() + 3),
         set.join(", ")
     );
     let values: Vec<Value> = vec![
@@ -358,6 +393,7 @@ async fn upsert_state<C: ConnectionTrait>(tx: &C, instance: i64, s: State) -> Re
         s.last_failure_at.into(),
         s.last_auth_failure_at.into(),
         entity::clock::now_string().into(),
+        shard.into(),
     ];
     tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;

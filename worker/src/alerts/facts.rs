@@ -96,8 +96,8 @@ pub async fn gather(
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             match backend {
-                sea_orm::DbBackend::Postgres => "SELECT last_event_at, last_success_at, last_auth_failure_at FROM instance_states WHERE instance_id = $1",
-                _ => "SELECT last_event_at, last_success_at, last_auth_failure_at FROM instance_states WHERE instance_id = ?",
+                sea_orm::DbBackend::Postgres => "SELECT MAX(last_event_at) AS last_event_at, MAX(last_success_at) AS last_success_at, MAX(last_auth_failure_at) AS last_auth_failure_at FROM instance_states WHERE instance_id = $1",
+                _ => "SELECT MAX(last_event_at) AS last_event_at, MAX(last_success_at) AS last_success_at, MAX(last_auth_failure_at) AS last_auth_failure_at FROM instance_states WHERE instance_id = ?",
             },
             [inst.id.into()],
         ))
