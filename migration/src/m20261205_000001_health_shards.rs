@@ -77,7 +77,7 @@ async fn rebuild(
         names.push(c.get_column_name());
         t.col(&mut c);
     }
-    t.col(&mut shard());
+    t.col(shard());
     let mut pk = Index::create();
     for k in key {
         pk.col(Alias::new(*k));

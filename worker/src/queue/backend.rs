@@ -20,7 +20,7 @@ use crate::queue::{self, Claimed, Lanes};
 use apalis::prelude::*;
 use futures::{SinkExt, StreamExt, stream::BoxStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 
 /// A channel-fed apalis backend.
@@ -69,10 +69,45 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(10))
 }
 
+/// When the next job of a kind is due, as last read from the queue. A feeder goes idle after
+/// every burst of work (on a busy queue, after every event); reading `MIN(run_at)` each time
+/// cost a scan per event, so the answer is kept for [`NEXT_DUE_TTL`]. New work due now wakes
+/// the feeder anyway, and it never sleeps longer than `poll_ms`, so a stale answer costs at
+/// most that much latency for work staged due later by another process.
+#[derive(Default)]
+struct NextDue {
+    read: Option<(Instant, Option<i64>)>,
+}
+
+const NEXT_DUE_TTL: Duration = Duration::from_millis(250);
+
+/// Below this gap, a claim that just came back empty is not repeated on a wake-up from this
+/// process's own hand-overs (their jobs come claimed): a full or parked destination's backlog
+/// makes that claim read every due row of the other lanes.
+const EMPTY_CLAIM_GAP: Duration = Duration::from_millis(10);
+
+impl NextDue {
+    async fn get(&mut self, engine: &Engine, kind: Kind) -> Option<i64> {
+        if let Some((at, next)) = self.read
+            && at.elapsed() < NEXT_DUE_TTL
+        {
+            return next;
+        }
+        let next = queue::next_due(&engine.db, kind).await.ok().flatten();
+        self.read = Some((Instant::now(), next));
+        next
+    }
+}
+
 /// How long an idle feeder sleeps: until the next due job (at least 10 ms), at most `poll_ms`.
-async fn idle_wait(engine: &Engine, kind: Kind, extra: Option<i64>) -> Duration {
+async fn idle_wait(
+    engine: &Engine,
+    kind: Kind,
+    next_due: &mut NextDue,
+    extra: Option<i64>,
+) -> Duration {
     let poll = engine.cfg.idle_poll();
-    let next = queue::next_due(&engine.db, kind).await.ok().flatten();
+    let next = next_due.get(engine, kind).await;
     let soonest = match (next, extra) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -95,13 +130,17 @@ pub async fn feed_runs(
 ) {
     let size = engine.cfg.run_batch;
     let mut failures = 0u32;
+    let mut next_due = NextDue::default();
+    let mut empty_claim: Option<Instant> = None;
     loop {
         let permit = tokio::select! {
             p = tx.reserve() => match p { Ok(p) => p, Err(_) => return },
             _ = shutdown.wait_for(|s| *s) => return,
         };
         let mut batch = engine.take_handed_over(size);
-        if batch.len() < size {
+        // Busy with this process's own runs, and the queue had nothing else a moment ago.
+        let skip = !batch.is_empty() && empty_claim.is_some_and(|t| t.elapsed() < EMPTY_CLAIM_GAP);
+        if batch.len() < size && !skip {
             let lease = engine.lease_until();
             match queue::claim(
                 &engine.db,
@@ -115,6 +154,7 @@ pub async fn feed_runs(
             {
                 Ok(claimed) => {
                     failures = 0;
+                    empty_claim = claimed.is_empty().then(Instant::now);
                     engine.hold(claimed.iter().map(|c| (c.id, c.claims)));
                     batch.extend(claimed);
                     engine.health.polled(0);
@@ -138,7 +178,7 @@ pub async fn feed_runs(
             continue;
         }
         drop(permit);
-        let wait = idle_wait(&engine, Kind::Run, None).await;
+        let wait = idle_wait(&engine, Kind::Run, &mut next_due, None).await;
         tokio::select! {
             () = engine.wake.runs.notified() => {},
             () = tokio::time::sleep(wait) => {},
@@ -155,6 +195,8 @@ pub async fn feed_deliveries(
 ) {
     let mut failures = 0u32;
     let limit = engine.cfg.concurrency;
+    let mut next_due = NextDue::default();
+    let mut empty_claim: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -180,8 +222,10 @@ pub async fn feed_deliveries(
                 }
             }
             let room = (limit * 2).saturating_sub(engine.lanes.queued() + engine.lanes.in_flight());
-            if room > 0 {
-                let excluded = engine.lanes.excluded();
+            let excluded = engine.lanes.excluded();
+            let recently_empty =
+                !excluded.is_empty() && empty_claim.is_some_and(|t| t.elapsed() < EMPTY_CLAIM_GAP);
+            if room > 0 && !recently_empty {
                 let claimed = queue::claim(
                     &engine.db,
                     Kind::Deliver,
@@ -191,6 +235,7 @@ pub async fn feed_deliveries(
                     Lanes::Except(&excluded),
                 )
                 .await?;
+                empty_claim = claimed.is_empty().then(Instant::now);
                 moved += claimed.len();
                 for job in claimed {
                     engine.hold([(job.id, job.claims)]);
@@ -221,7 +266,13 @@ pub async fn feed_deliveries(
         if moved > 0 && failures == 0 {
             continue;
         }
-        let wait = idle_wait(&engine, Kind::Deliver, engine.lanes.next_probe()).await;
+        let wait = idle_wait(
+            &engine,
+            Kind::Deliver,
+            &mut next_due,
+            engine.lanes.next_probe(),
+        )
+        .await;
         tokio::select! {
             () = engine.wake.deliveries.notified() => {},
             () = tokio::time::sleep(wait) => {},
