@@ -81,9 +81,12 @@ struct NextDue {
 
 const NEXT_DUE_TTL: Duration = Duration::from_millis(250);
 
-/// Below this gap, a claim that just came back empty is not repeated on a wake-up from this
-/// process's own hand-overs (their jobs come claimed): a full or parked destination's backlog
-/// makes that claim read every due row of the other lanes.
+/// Below this gap, a claim that just came back empty is not repeated, whatever woke the feeder:
+/// for deliveries only while some destination is excluded (full or parked: the claim then reads
+/// every due row of that destination's backlog to skip it), for runs only while this process's
+/// own hand-overs (which come claimed) keep the worker busy. Work from another process waits at
+/// most this much longer. A claim that skips excluded lanes by index, not by reading them, would
+/// make this unnecessary.
 const EMPTY_CLAIM_GAP: Duration = Duration::from_millis(10);
 
 impl NextDue {
@@ -138,7 +141,8 @@ pub async fn feed_runs(
             _ = shutdown.wait_for(|s| *s) => return,
         };
         let mut batch = engine.take_handed_over(size);
-        // Busy with this process's own runs, and the queue had nothing else a moment ago.
+        // Busy with this process's own runs, and the queue had nothing else a moment ago
+        // (see EMPTY_CLAIM_GAP).
         let skip = !batch.is_empty() && empty_claim.is_some_and(|t| t.elapsed() < EMPTY_CLAIM_GAP);
         if batch.len() < size && !skip {
             let lease = engine.lease_until();
