@@ -3,7 +3,7 @@
 
 use crate::audit::Actor;
 use crate::error::{ApiError, Code};
-use crate::graphql::SwitchyardSchema;
+use crate::graphql;
 use crate::ingest;
 use crate::state::AppState;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensions as _};
@@ -16,6 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use futures::StreamExt as _;
 use serde_json::json;
 use tower_http::{
     limit::RequestBodyLimitLayer,
@@ -28,7 +29,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Clone)]
 struct Ctx {
     state: AppState,
-    schema: SwitchyardSchema,
+    graphql: graphql::Graphql,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -43,7 +44,7 @@ impl MakeRequestId for NewRequestId {
 }
 
 /// Builds the application router.
-pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
+pub fn router(state: AppState, schemas: graphql::Graphql) -> Router {
     let max_body = state.config.graphql.max_body_bytes;
     let mut ingestion = Router::new().route(
         "/v1/events",
@@ -68,7 +69,10 @@ pub fn router(state: AppState, schema: SwitchyardSchema) -> Router {
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state.clone());
     let ui = crate::ui::routes(state.clone());
-    let ctx = Ctx { state, schema };
+    let ctx = Ctx {
+        state,
+        graphql: schemas,
+    };
     let request_id = header::HeaderName::from_static(REQUEST_ID);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -207,9 +211,31 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
         .unwrap_or("-")
         .to_string();
     let actor = Actor::new(&subject, &request_id);
-    let batch = batch.data(actor);
-    let response = ctx.schema.execute_batch(batch).await;
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            BatchResponse::Single(execute(&ctx.graphql, request.data(actor)).await)
+        }
+        BatchRequest::Batch(requests) => {
+            // Concurrently, in order, as async-graphql runs a batch.
+            let responses: futures::stream::FuturesOrdered<_> = requests
+                .into_iter()
+                .map(|request| execute(&ctx.graphql, request.data(actor.clone())))
+                .collect();
+            BatchResponse::Batch(responses.collect().await)
+        }
+    };
     Json(with_codes(response)).into_response()
+}
+
+/// One operation: the guard's checks, then async-graphql. A refused operation runs nothing.
+async fn execute(
+    graphql: &graphql::Graphql,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    match graphql.guard.admit(request) {
+        Ok(request) => graphql.http.execute(request).await,
+        Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+    }
 }
 
 /// GraphQL subscriptions (graphql-transport-ws, and the older graphql-ws). The client
@@ -222,7 +248,7 @@ async fn graphql_ws(
     upgrade: axum::extract::WebSocketUpgrade,
 ) -> Response {
     let cookie = ws_cookie_session(&headers);
-    let schema = ctx.schema.clone();
+    let schema = ctx.graphql.ws.clone();
     let state = ctx.state.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)

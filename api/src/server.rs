@@ -80,8 +80,8 @@ pub async fn build(config: Config, workers: bool) -> anyhow::Result<App> {
         config: Arc::new(config),
         limits: Arc::new(limits),
     };
-    let schema = graphql::build(Some(state.clone()), &state.config.graphql);
-    let router = http::router(state.clone(), schema);
+    let graphql = graphql::Graphql::build(state.clone(), &state.config.graphql).await?;
+    let router = http::router(state.clone(), graphql);
     Ok(App { state, router })
 }
 

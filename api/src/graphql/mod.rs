@@ -33,6 +33,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use async_graphql::{Context, MergedObject, Schema};
 use base64::Engine as _;
+use std::sync::Arc;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -73,18 +74,55 @@ pub struct MutationRoot(
 
 pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscription>;
 
-/// Builds the schema. `state` is `None` only for printing the SDL.
-pub fn build(state: Option<AppState>, limits: &GraphqlLimits) -> SwitchyardSchema {
+/// What `/graphql` serves: the same types twice, once per way in.
+#[derive(Clone)]
+pub struct Graphql {
+    /// Queries and mutations over HTTP, checked by `guard` before they run. No extension, so
+    /// async-graphql resolves fields directly (see `guard`).
+    pub http: SwitchyardSchema,
+    /// Subscriptions over WebSocket, checked by the [`guard::Guard`] extension.
+    pub ws: SwitchyardSchema,
+    pub guard: Arc<guard::RequestGuard>,
+}
+
+impl Graphql {
+    /// Both schemas on `state`, with `limits`.
+    pub async fn build(state: AppState, limits: &GraphqlLimits) -> ApiResult<Self> {
+        let extension = guard::Guard::new(limits);
+        let env = extension.env();
+        let ws = schema(Some(state.clone()), limits, Some(extension));
+        // async-graphql shows a schema's registry only to its extensions: one parse hands it over.
+        let _ = ws.execute("{ __typename }").await;
+        let env = env
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the GraphQL guard did not see the schema"))?;
+        Ok(Self {
+            http: schema(Some(state), limits, None),
+            ws,
+            guard: Arc::new(guard::RequestGuard::new(limits, env)),
+        })
+    }
+}
+
+/// Builds a schema. `state` is `None` only for printing the SDL.
+fn schema(
+    state: Option<AppState>,
+    limits: &GraphqlLimits,
+    guard: Option<guard::Guard>,
+) -> SwitchyardSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         live::LiveSubscription,
     )
-    .extension(guard::Guard::new(limits))
     .limit_complexity(limits.max_complexity)
     .limit_directives(limits.max_directives)
     .limit_recursive_depth(32)
     .disable_suggestions();
+    if let Some(guard) = guard {
+        builder = builder.extension(guard);
+    }
     if let Some(state) = state {
         builder = builder.data(state);
     }
@@ -93,7 +131,7 @@ pub fn build(state: Option<AppState>, limits: &GraphqlLimits) -> SwitchyardSchem
 
 /// The SDL of the schema (`switchyard schema`).
 pub fn sdl() -> String {
-    build(None, &GraphqlLimits::default()).sdl()
+    schema(None, &GraphqlLimits::default(), None).sdl()
 }
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> ApiResult<&'a AppState> {

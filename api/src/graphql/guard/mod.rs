@@ -10,6 +10,13 @@
 //!
 //! Complexity and directive limits stay with async-graphql's own validation (`limit_complexity`,
 //! `limit_directives`). Nothing here logs a query or a variable: they may carry personal data.
+//!
+//! Two ways in, one check. HTTP requests go through [`RequestGuard::admit`] before they reach
+//! async-graphql, which then executes the document parsed here: the HTTP schema has no
+//! extension, and async-graphql resolves every field directly only when a schema has none (with
+//! one, each field and list item goes through the boxed extension chain — the catalog listing
+//! served a third fewer requests per second that way). WebSocket subscriptions are executed
+//! inside async-graphql-axum, so their schema keeps the guard as an extension ([`Guard`]).
 
 mod shape;
 mod strings;
@@ -18,22 +25,46 @@ use crate::config::GraphqlLimits;
 use crate::error::{ApiError, Code};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensions as _, ServerError, ServerResult, Variables};
-use std::sync::Arc;
+use async_graphql::registry::Registry;
+use async_graphql::{
+    ErrorExtensions as _, Request, SchemaEnv, ServerError, ServerResult, Variables,
+};
+use std::sync::{Arc, OnceLock};
 
 pub use shape::{INTROSPECTION_MAX_DEPTH, INTROSPECTION_MAX_LISTS, INTROSPECTION_MAX_ROOTS};
 pub use strings::max_length;
 
-/// The guard as an async-graphql extension (registered by `graphql::build`).
+/// Both checks on a parsed document.
+fn check(
+    limits: &GraphqlLimits,
+    registry: &Registry,
+    doc: &ExecutableDocument,
+    variables: &Variables,
+) -> Result<(), ServerError> {
+    shape::check(doc, limits.max_depth)?;
+    strings::check(registry, doc, variables, limits.max_string_length)
+}
+
+/// The guard as an async-graphql extension, for the WebSocket schema (registered by
+/// `Graphql::build`). It also hands out the schema's registry for [`RequestGuard`]: async-graphql
+/// exposes it only to extensions.
 pub struct Guard {
     limits: Arc<GraphqlLimits>,
+    env: Arc<OnceLock<SchemaEnv>>,
 }
 
 impl Guard {
     pub fn new(limits: &GraphqlLimits) -> Self {
         Self {
             limits: Arc::new(limits.clone()),
+            env: Arc::default(),
         }
+    }
+
+    /// Where the schema's environment lands once a request has been parsed by a schema with
+    /// this extension.
+    pub fn env(&self) -> Arc<OnceLock<SchemaEnv>> {
+        Arc::clone(&self.env)
     }
 }
 
@@ -41,12 +72,14 @@ impl ExtensionFactory for Guard {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(GuardExtension {
             limits: Arc::clone(&self.limits),
+            env: Arc::clone(&self.env),
         })
     }
 }
 
 struct GuardExtension {
     limits: Arc<GraphqlLimits>,
+    env: Arc<OnceLock<SchemaEnv>>,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -58,15 +91,38 @@ impl Extension for GuardExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        self.env.get_or_init(|| ctx.schema_env.clone());
         let doc = next.run(ctx, query, variables).await?;
-        shape::check(&doc, self.limits.max_depth)?;
-        strings::check(
-            &ctx.schema_env.registry,
-            &doc,
-            variables,
-            self.limits.max_string_length,
-        )?;
+        check(&self.limits, &ctx.schema_env.registry, &doc, variables)?;
         Ok(doc)
+    }
+}
+
+/// The guard for HTTP requests: checks each request before async-graphql sees it.
+pub struct RequestGuard {
+    limits: GraphqlLimits,
+    env: SchemaEnv,
+}
+
+impl RequestGuard {
+    /// `env`: the environment of a schema with the same types as the one requests run on.
+    pub fn new(limits: &GraphqlLimits, env: SchemaEnv) -> Self {
+        Self {
+            limits: limits.clone(),
+            env,
+        }
+    }
+
+    /// The request, carrying its parsed document, when both checks pass; the refusal otherwise.
+    /// A document that does not parse is passed on as it is: async-graphql reports the syntax
+    /// error the same way for both schemas.
+    pub fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
+        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+            return Ok(request);
+        };
+        check(&self.limits, &self.env.registry, &doc, &request.variables)?;
+        request.set_parsed_query(doc);
+        Ok(request)
     }
 }
 
