@@ -92,19 +92,24 @@ impl Bus {
 
 /// Inside a transaction: tells other processes what it changes (PostgreSQL only).
 pub async fn notify<C: ConnectionTrait>(tx: &C, changes: &[Change]) -> Result<(), DbErr> {
-    if changes.is_empty() || tx.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
+    let mut writes = crate::db::Writes::default();
+    stage(tx.get_database_backend(), changes, &mut writes);
+    writes.run(tx).await
+}
+
+/// The statements of [`notify`], for the caller to send with its other writes.
+pub fn stage(backend: DbBackend, changes: &[Change], writes: &mut crate::db::Writes) {
+    if changes.is_empty() || backend != DbBackend::Postgres {
+        return;
     }
     for chunk in changes.chunks(100) {
         let payload = serde_json::to_string(chunk).unwrap_or_default();
-        tx.execute_raw(Statement::from_sql_and_values(
+        writes.push(Statement::from_sql_and_values(
             DbBackend::Postgres,
             format!("SELECT pg_notify('{PG_CHANNEL}', $1)"),
             [payload.into()],
-        ))
-        .await?;
+        ));
     }
-    Ok(())
 }
 
 fn spawn_listener(db: &DatabaseConnection, bus: Arc<Bus>) {

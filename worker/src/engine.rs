@@ -144,7 +144,8 @@ impl Engine {
             .is_some_and(|(_, until)| *until > now)
     }
 
-    /// Keeps deliveries a run just created for their first attempt in this process.
+    /// Keeps deliveries for the attempts this process is about to make: those a run just
+    /// created and handed over, and those of jobs just claimed (`attempt::preload`).
     pub(crate) fn keep_fresh(&self, rows: impl IntoIterator<Item = entity::delivery::Model>) {
         let mut fresh = lock(&self.fresh);
         if fresh.len() > 100_000 {

@@ -253,7 +253,13 @@ impl Tally {
 
     /// Adds everything to the health tables, inside the caller's transaction.
     pub async fn flush<C: ConnectionTrait>(self, tx: &C) -> Result<(), DbErr> {
-        let backend = tx.get_database_backend();
+        let mut writes = crate::db::Writes::default();
+        self.stage(tx.get_database_backend(), &mut writes);
+        writes.run(tx).await
+    }
+
+    /// The statements of [`Self::flush`], for the caller to send with its other writes.
+    pub fn stage(self, backend: DbBackend, writes: &mut crate::db::Writes) {
         let shard = next_shard(backend);
         let mut hours: HashMap<(i64, i64), Counts> = HashMap::new();
         for ((instance, minute), counts) in &self.buckets {
@@ -272,7 +278,7 @@ impl Tally {
             .collect();
         rows.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         for chunk in rows.chunks(16) {
-            upsert_buckets(tx, chunk, shard).await?;
+            writes.push(upsert_buckets(backend, chunk, shard));
         }
         let mut fields: Vec<_> = self.fields.into_iter().collect();
         fields.sort();
@@ -290,15 +296,13 @@ impl Tally {
                 n.into(),
                 shard.into(),
             ];
-            tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
+            writes.push(Statement::from_sql_and_values(backend, sql, values));
         }
         let mut states: Vec<_> = self.states.into_iter().collect();
         states.sort_by_key(|(instance, _)| *instance);
         for (instance, s) in states {
-            upsert_state(tx, instance, s, shard).await?;
+            writes.push(upsert_state(backend, instance, s, shard));
         }
-        Ok(())
     }
 }
 
@@ -318,12 +322,7 @@ fn lat_columns() -> Vec<String> {
         .collect()
 }
 
-async fn upsert_buckets<C: ConnectionTrait>(
-    tx: &C,
-    rows: &[(i64, &str, i64, &Counts)],
-    shard: i32,
-) -> Result<(), DbErr> {
-    let backend = tx.get_database_backend();
+fn upsert_buckets(backend: DbBackend, rows: &[(i64, &str, i64, &Counts)], shard: i32) -> Statement {
     let mut cols: Vec<String> = COUNTERS.iter().map(|c| (*c).to_string()).collect();
     cols.extend(lat_columns());
     let mut values: Vec<Value> = Vec::new();
@@ -350,18 +349,10 @@ async fn upsert_buckets<C: ConnectionTrait>(
         tuples.join(", "),
         set.join(", ")
     );
-    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(())
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
-async fn upsert_state<C: ConnectionTrait>(
-    tx: &C,
-    instance: i64,
-    s: State,
-    shard: i32,
-) -> Result<(), DbErr> {
-    let backend = tx.get_database_backend();
+fn upsert_state(backend: DbBackend, instance: i64, s: State, shard: i32) -> Statement {
     let cols = [
         "last_event_at",
         "last_run_at",
@@ -395,9 +386,7 @@ async fn upsert_state<C: ConnectionTrait>(
         entity::clock::now_string().into(),
         shard.into(),
     ];
-    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(())
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// The counters of `instances` in buckets of `grain` (`m` or `h`) from `since_ms` (inclusive)

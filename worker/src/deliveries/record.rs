@@ -18,7 +18,7 @@ use entity::clock;
 use entity::delivery;
 use entity::status::DeliveryStatus;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -231,8 +231,11 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
         // aggregates, live updates or metrics.
         return tx.commit().await.map(|()| results);
     }
-    tally.flush(&tx).await?;
-    crate::changes::notify(&tx, &changes).await?;
+    // Counters and live-update notices in one round trip.
+    let mut writes = crate::db::Writes::default();
+    tally.stage(tx.get_database_backend(), &mut writes);
+    crate::changes::stage(tx.get_database_backend(), &changes, &mut writes);
+    writes.run(&tx).await?;
     tx.commit().await?;
     engine.changes.committed(&changes);
     for (status, latency, connector) in applied {

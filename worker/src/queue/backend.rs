@@ -241,6 +241,7 @@ pub async fn feed_deliveries(
                 .await?;
                 empty_claim = claimed.is_empty().then(Instant::now);
                 moved += claimed.len();
+                crate::deliveries::attempt::preload(&engine, &claimed).await;
                 for job in claimed {
                     engine.hold([(job.id, job.claims)]);
                     engine.lanes.enqueue(job);

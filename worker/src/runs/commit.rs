@@ -217,14 +217,17 @@ pub async fn record(engine: &Engine, works: Vec<Work>) -> Result<(), DbErr> {
     let observe = engine.cfg.observe;
     let mut changes: Vec<crate::changes::Change> = Vec::new();
     if observe {
-        tally.flush(&tx).await?;
         changes = run_changes;
         changes.extend(
             created
                 .iter()
                 .map(|d| crate::changes::Change::delivery(d.instance_id, d.run_id, d.id)),
         );
-        crate::changes::notify(&tx, &changes).await?;
+        // Counters and live-update notices in one round trip.
+        let mut writes = crate::db::Writes::default();
+        tally.stage(tx.get_database_backend(), &mut writes);
+        crate::changes::stage(tx.get_database_backend(), &changes, &mut writes);
+        writes.run(&tx).await?;
     }
     let lease = engine.lease_until();
     let trace_of: std::collections::HashMap<&str, Option<String>> = deliveries
