@@ -4,8 +4,9 @@
 //!
 //! 1. deletes the job's queue row, fenced on the claim — a worker that lost its job (frozen past
 //!    its lease, cut off from the database) finds nothing and records nothing;
-//! 2. updates the delivery by compare-and-set: only if it still has the attempts the attempt
-//!    started from and is neither delivered nor dead. A delivered delivery never goes back;
+//! 2. updates the delivery by compare-and-set (on PostgreSQL one statement for the lot): only if
+//!    it still has the attempts the attempt started from and is neither delivered nor dead. A
+//!    delivered delivery never goes back;
 //! 3. stages the next attempt when the schedule has one, or leaves a dead letter.
 //!
 //! A failed transaction fails every attempt in it; their jobs stay claimed until the lease runs
@@ -18,8 +19,11 @@ use entity::clock;
 use entity::delivery;
 use entity::status::DeliveryStatus;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
+};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -147,23 +151,28 @@ fn next(engine: &Engine, n: u32, outcome: &Outcome) -> Next {
     }
 }
 
+/// One delivery's change, ready to apply by compare-and-set.
+struct Planned<'a> {
+    op: usize,
+    d: &'a delivery::Model,
+    n: u32,
+    nx: Next,
+    history: String,
+    latency: Option<i64>,
+}
+
 async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
     let tx = crate::db::begin_write(&engine.db).await?;
     let jobs: Vec<(i64, i32)> = ops.iter().map(|o| o.job).collect();
     let owned = queue::finish(&tx, &engine.node, &jobs).await?;
     let now = clock::now_string();
-    let mut results = Vec::with_capacity(ops.len());
-    let mut retries = Vec::new();
-    let mut applied = Vec::new();
-    let mut tally = crate::health::Tally::default();
-    let mut changes = Vec::new();
-    for op in &ops {
+    let mut results = vec![Recorded::Stale; ops.len()];
+    let mut planned = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
         let Some((d, n, outcome, took)) = &op.attempt else {
-            results.push(Recorded::Stale);
             continue;
         };
         if !owned.contains(&op.job.0) {
-            results.push(Recorded::Stale);
             continue;
         }
         let nx = next(engine, *n, outcome);
@@ -177,53 +186,38 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
             "outcome": nx.status.as_str(),
         }));
         let latency = clock::millis_since(&d.accepted_at);
-        let mut update = delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::Attempts,
-                Expr::value(i32::try_from(*n).unwrap_or(i32::MAX)),
-            )
-            .col_expr(delivery::Column::Status, Expr::value(nx.status.as_str()))
-            .col_expr(delivery::Column::LastStatusCode, Expr::value(nx.code))
-            .col_expr(delivery::Column::LastError, Expr::value(nx.error.clone()))
-            .col_expr(
-                delivery::Column::History,
-                Expr::value(Value::Array(history).to_string()),
-            )
-            .col_expr(
-                delivery::Column::NextAttemptAt,
-                Expr::value(nx.retry_at.map(clock::format)),
-            )
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now.clone()));
-        if nx.status == DeliveryStatus::Delivered {
-            update = update.col_expr(delivery::Column::LatencyMs, Expr::value(latency));
-        }
-        let changed = update
-            .filter(delivery::Column::Id.eq(d.id))
-            .filter(delivery::Column::Attempts.eq(i32::try_from(*n).unwrap_or(i32::MAX) - 1))
-            .filter(delivery::Column::Status.is_not_in([
-                DeliveryStatus::Delivered.as_str(),
-                DeliveryStatus::Dead.as_str(),
-                DeliveryStatus::Refused.as_str(),
-            ]))
-            .exec(&tx)
-            .await?
-            .rows_affected;
-        if changed == 0 {
-            results.push(Recorded::Stale);
-            continue;
-        }
+        planned.push(Planned {
+            op: i,
+            d,
+            n: *n,
+            history: Value::Array(history).to_string(),
+            latency: (nx.status == DeliveryStatus::Delivered)
+                .then_some(latency)
+                .flatten(),
+            nx,
+        });
+    }
+    let changed = apply(&tx, &planned, &now).await?;
+    let mut retries = Vec::new();
+    let mut applied = Vec::new();
+    let mut tally = crate::health::Tally::default();
+    let mut changes = Vec::new();
+    for (p, _) in planned.iter().zip(changed).filter(|(_, changed)| *changed) {
+        let (d, n, nx) = (p.d, p.n, &p.nx);
         if let Some(at) = nx.retry_at {
-            retries
-                .push(NewJob::deliver(d.id, n + 1, d.connection_id, at).traced(op.trace.clone()));
+            retries.push(
+                NewJob::deliver(d.id, n + 1, d.connection_id, at).traced(ops[p.op].trace.clone()),
+            );
         }
-        tally.attempt(d.instance_id, nx.status, *n, latency, nx.code);
+        let latency = clock::millis_since(&d.accepted_at);
+        tally.attempt(d.instance_id, nx.status, n, latency, nx.code);
         changes.push(crate::changes::Change::delivery(
             d.instance_id,
             d.run_id,
             d.id,
         ));
         applied.push((nx.status, latency, d.connector.clone()));
-        results.push(Recorded::Applied(nx.status));
+        results[p.op] = Recorded::Applied(nx.status);
     }
     queue::stage(&tx, retries).await?;
     if !engine.cfg.observe {
@@ -248,4 +242,111 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
         }
     }
     Ok(results)
+}
+
+/// Statuses an attempt never moves a delivery out of.
+const FINAL: [DeliveryStatus; 3] = [
+    DeliveryStatus::Delivered,
+    DeliveryStatus::Dead,
+    DeliveryStatus::Refused,
+];
+
+/// Applies `planned` by compare-and-set — only where the delivery still has the attempts the
+/// attempt started from and is not final — and says, for each, whether it changed. On PostgreSQL
+/// one `UPDATE … FROM (VALUES …)` for the lot, unless one delivery appears twice (then which
+/// row wins would be arbitrary, so each goes alone, in order); elsewhere one `UPDATE` each.
+async fn apply<C: ConnectionTrait>(
+    tx: &C,
+    planned: &[Planned<'_>],
+    now: &str,
+) -> Result<Vec<bool>, DbErr> {
+    let backend = tx.get_database_backend();
+    let ids: HashSet<i64> = planned.iter().map(|p| p.d.id).collect();
+    if backend == DbBackend::Postgres && planned.len() > 1 && ids.len() == planned.len() {
+        let changed = apply_together(tx, planned, now).await?;
+        return Ok(planned.iter().map(|p| changed.contains(&p.d.id)).collect());
+    }
+    let mut changed = Vec::with_capacity(planned.len());
+    for p in planned {
+        let prev = i32::try_from(p.n).unwrap_or(i32::MAX) - 1;
+        let mut update = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Attempts, Expr::value(prev + 1))
+            .col_expr(delivery::Column::Status, Expr::value(p.nx.status.as_str()))
+            .col_expr(delivery::Column::LastStatusCode, Expr::value(p.nx.code))
+            .col_expr(delivery::Column::LastError, Expr::value(p.nx.error.clone()))
+            .col_expr(delivery::Column::History, Expr::value(p.history.clone()))
+            .col_expr(
+                delivery::Column::NextAttemptAt,
+                Expr::value(p.nx.retry_at.map(clock::format)),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
+        if p.latency.is_some() {
+            update = update.col_expr(delivery::Column::LatencyMs, Expr::value(p.latency));
+        }
+        let rows = update
+            .filter(delivery::Column::Id.eq(p.d.id))
+            .filter(delivery::Column::Attempts.eq(prev))
+            .filter(delivery::Column::Status.is_not_in(FINAL.map(|s| s.as_str())))
+            .exec(tx)
+            .await?
+            .rows_affected;
+        changed.push(rows > 0);
+    }
+    Ok(changed)
+}
+
+async fn apply_together<C: ConnectionTrait>(
+    tx: &C,
+    planned: &[Planned<'_>],
+    now: &str,
+) -> Result<HashSet<i64>, DbErr> {
+    let mut values: Vec<sea_orm::Value> = vec![now.into()];
+    let mut tuples = Vec::with_capacity(planned.len());
+    for p in planned {
+        let n = i32::try_from(p.n).unwrap_or(i32::MAX);
+        let at = values.len() + 1;
+        tuples.push(format!(
+            "(${}::bigint, ${}::int, ${}::text, ${}::int, ${}::text, ${}::text, ${}::text, ${}::bigint)",
+            at,
+            at + 1,
+            at + 2,
+            at + 3,
+            at + 4,
+            at + 5,
+            at + 6,
+            at + 7
+        ));
+        values.extend([
+            p.d.id.into(),
+            n.into(),
+            p.nx.status.as_str().into(),
+            p.nx.code.into(),
+            p.nx.error.clone().into(),
+            p.history.clone().into(),
+            p.nx.retry_at.map(clock::format).into(),
+            p.latency.into(),
+        ]);
+    }
+    let finals: Vec<String> = FINAL.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let sql = format!(
+        "UPDATE deliveries AS d SET attempts = v.attempts, status = v.status, \
+         last_status_code = v.code, last_error = v.error, history = v.history, \
+         next_attempt_at = v.next_at, updated_at = $1, latency_ms = COALESCE(v.latency, d.latency_ms) \
+         FROM (VALUES {}) AS v(id, attempts, status, code, error, history, next_at, latency) \
+         WHERE d.id = v.id AND d.attempts = v.attempts - 1 AND d.status NOT IN ({}) RETURNING d.id",
+        tuples.join(", "),
+        finals.join(", ")
+    );
+    let mut changed = HashSet::new();
+    for row in tx
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+    {
+        changed.insert(row.try_get::<i64>("", "id")?);
+    }
+    Ok(changed)
 }
