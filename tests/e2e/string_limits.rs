@@ -167,6 +167,30 @@ async fn long_values_in_variables_and_nested_fields_are_refused_too() {
     );
 }
 
+/// The server keeps documents it has parsed; the string check still reads each request's own
+/// variables.
+#[tokio::test]
+async fn a_document_seen_before_still_has_its_variables_checked() {
+    let app = spawn_app().await;
+    let token = app.token("vera", &["viewer"]);
+    let query = "query($s: String) { connectors(search: $s) { edges { node { key } } } }";
+    let body = app.gql(&token, query, json!({ "s": "web" })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(
+        body["data"]["connectors"]["edges"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["node"]["key"] == "webhook")),
+        "{body}"
+    );
+    let body = app
+        .gql(&token, query, json!({ "s": "y".repeat(201) }))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "search", "{body}");
+    assert!(body["data"].is_null(), "nothing ran: {body}");
+    let body = app.gql(&token, query, json!({ "s": "web" })).await;
+    assert!(body["errors"].is_null(), "{body}");
+}
+
 #[tokio::test]
 async fn a_huge_catalog_search_is_bad_input_not_an_internal_error() {
     let app = spawn_app().await;

@@ -29,7 +29,8 @@ use async_graphql::registry::Registry;
 use async_graphql::{
     ErrorExtensions as _, Request, SchemaEnv, ServerError, ServerResult, Variables,
 };
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 
 pub use shape::{INTROSPECTION_MAX_DEPTH, INTROSPECTION_MAX_LISTS, INTROSPECTION_MAX_ROOTS};
 pub use strings::max_length;
@@ -99,10 +100,22 @@ impl Extension for GuardExtension {
 }
 
 /// The guard for HTTP requests: checks each request before async-graphql sees it.
+///
+/// Clients send the same few documents over and over (a page asks for the same listing each
+/// time), and parsing was the largest single cost of serving a catalog page, so documents that
+/// parsed and passed the shape check are kept by their text ([`PARSED_MAX`] of them, each at
+/// most [`PARSED_MAX_TEXT`] long) and cloned instead of parsed again. The string check depends on
+/// the variables and runs on every request.
 pub struct RequestGuard {
     limits: GraphqlLimits,
     env: SchemaEnv,
+    parsed: RwLock<HashMap<String, ExecutableDocument>>,
 }
+
+/// Most documents kept parsed; beyond it the map starts over.
+const PARSED_MAX: usize = 256;
+/// Longest document text kept parsed, in bytes.
+const PARSED_MAX_TEXT: usize = 4096;
 
 impl RequestGuard {
     /// `env`: the environment of a schema with the same types as the one requests run on.
@@ -110,6 +123,7 @@ impl RequestGuard {
         Self {
             limits: limits.clone(),
             env,
+            parsed: RwLock::default(),
         }
     }
 
@@ -117,10 +131,35 @@ impl RequestGuard {
     /// A document that does not parse is passed on as it is: async-graphql reports the syntax
     /// error the same way for both schemas.
     pub fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
-        let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-            return Ok(request);
+        let kept = self
+            .parsed
+            .read()
+            .ok()
+            .and_then(|map| map.get(&request.query).cloned());
+        let doc = match kept {
+            Some(doc) => doc,
+            None => {
+                let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+                    return Ok(request);
+                };
+                shape::check(&doc, self.limits.max_depth)?;
+                if request.query.len() <= PARSED_MAX_TEXT
+                    && let Ok(mut map) = self.parsed.write()
+                {
+                    if map.len() >= PARSED_MAX {
+                        map.clear();
+                    }
+                    map.insert(request.query.clone(), doc.clone());
+                }
+                doc
+            }
         };
-        check(&self.limits, &self.env.registry, &doc, &request.variables)?;
+        strings::check(
+            &self.env.registry,
+            &doc,
+            &request.variables,
+            self.limits.max_string_length,
+        )?;
         request.set_parsed_query(doc);
         Ok(request)
     }
