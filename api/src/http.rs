@@ -213,29 +213,18 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
     let actor = Actor::new(&subject, &request_id);
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute(&ctx.graphql, request.data(actor)).await)
+            BatchResponse::Single(ctx.graphql.execute(request.data(actor)).await)
         }
         BatchRequest::Batch(requests) => {
             // Concurrently, in order, as async-graphql runs a batch.
             let responses: futures::stream::FuturesOrdered<_> = requests
                 .into_iter()
-                .map(|request| execute(&ctx.graphql, request.data(actor.clone())))
+                .map(|request| ctx.graphql.execute(request.data(actor.clone())))
                 .collect();
             BatchResponse::Batch(responses.collect().await)
         }
     };
     Json(with_codes(response)).into_response()
-}
-
-/// One operation: the guard's checks, then async-graphql. A refused operation runs nothing.
-async fn execute(
-    graphql: &graphql::Graphql,
-    request: async_graphql::Request,
-) -> async_graphql::Response {
-    match graphql.guard.admit(request) {
-        Ok(request) => graphql.http.execute(request).await,
-        Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
-    }
 }
 
 /// GraphQL subscriptions (graphql-transport-ws, and the older graphql-ws). The client

@@ -79,10 +79,10 @@ pub type SwitchyardSchema = Schema<QueryRoot, MutationRoot, live::LiveSubscripti
 pub struct Graphql {
     /// Queries and mutations over HTTP, checked by `guard` before they run. No extension, so
     /// async-graphql resolves fields directly (see `guard`).
-    pub http: SwitchyardSchema,
+    http: SwitchyardSchema,
     /// Subscriptions over WebSocket, checked by the [`guard::Guard`] extension.
     pub ws: SwitchyardSchema,
-    pub guard: Arc<guard::RequestGuard>,
+    guard: Arc<guard::RequestGuard>,
 }
 
 impl Graphql {
@@ -102,6 +102,15 @@ impl Graphql {
             ws,
             guard: Arc::new(guard::RequestGuard::new(limits, env)),
         })
+    }
+
+    /// One HTTP operation: the guard's checks, then async-graphql. A refused operation runs
+    /// nothing.
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self.guard.admit(request) {
+            Ok(request) => self.http.execute(request).await,
+            Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+        }
     }
 }
 

@@ -158,7 +158,16 @@ struct Planned<'a> {
     n: u32,
     nx: Next,
     history: String,
+    /// Milliseconds from acceptance to now.
     latency: Option<i64>,
+}
+
+impl Planned<'_> {
+    /// The latency to store: only a delivered delivery has one.
+    fn delivered_latency(&self) -> Option<i64> {
+        self.latency
+            .filter(|_| self.nx.status == DeliveryStatus::Delivered)
+    }
 }
 
 async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
@@ -185,15 +194,12 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
             "duration_ms": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
             "outcome": nx.status.as_str(),
         }));
-        let latency = clock::millis_since(&d.accepted_at);
         planned.push(Planned {
             op: i,
             d,
             n: *n,
             history: Value::Array(history).to_string(),
-            latency: (nx.status == DeliveryStatus::Delivered)
-                .then_some(latency)
-                .flatten(),
+            latency: clock::millis_since(&d.accepted_at),
             nx,
         });
     }
@@ -203,13 +209,12 @@ async fn commit(engine: &Engine, ops: Vec<Op>) -> Result<Vec<Recorded>, DbErr> {
     let mut tally = crate::health::Tally::default();
     let mut changes = Vec::new();
     for (p, _) in planned.iter().zip(changed).filter(|(_, changed)| *changed) {
-        let (d, n, nx) = (p.d, p.n, &p.nx);
+        let (d, n, nx, latency) = (p.d, p.n, &p.nx, p.latency);
         if let Some(at) = nx.retry_at {
             retries.push(
                 NewJob::deliver(d.id, n + 1, d.connection_id, at).traced(ops[p.op].trace.clone()),
             );
         }
-        let latency = clock::millis_since(&d.accepted_at);
         tally.attempt(d.instance_id, nx.status, n, latency, nx.code);
         changes.push(crate::changes::Change::delivery(
             d.instance_id,
@@ -280,8 +285,8 @@ async fn apply<C: ConnectionTrait>(
                 Expr::value(p.nx.retry_at.map(clock::format)),
             )
             .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
-        if p.latency.is_some() {
-            update = update.col_expr(delivery::Column::LatencyMs, Expr::value(p.latency));
+        if let Some(ms) = p.delivered_latency() {
+            update = update.col_expr(delivery::Column::LatencyMs, Expr::value(ms));
         }
         let rows = update
             .filter(delivery::Column::Id.eq(p.d.id))
@@ -324,7 +329,7 @@ async fn apply_together<C: ConnectionTrait>(
             p.nx.error.clone().into(),
             p.history.clone().into(),
             p.nx.retry_at.map(clock::format).into(),
-            p.latency.into(),
+            p.delivered_latency().into(),
         ]);
     }
     let finals: Vec<String> = FINAL.iter().map(|s| format!("'{}'", s.as_str())).collect();
