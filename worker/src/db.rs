@@ -119,10 +119,6 @@ impl Writes {
         self.parts.push(statement);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// Runs every part in `tx`.
     pub async fn run<C: ConnectionTrait>(self, tx: &C) -> Result<(), DbErr> {
         if tx.get_database_backend() != DbBackend::Postgres || self.parts.len() < 2 {
