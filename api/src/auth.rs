@@ -25,7 +25,7 @@ pub use keys::DEV_SECRET_FILE;
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subject {
     pub sub: String,
     pub roles: Vec<String>,

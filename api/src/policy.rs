@@ -180,6 +180,11 @@ impl Policy {
         hex::encode(&self.snapshot().fingerprint[..8])
     }
 
+    /// The content hash of the policy in force: equal hashes decide alike.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.snapshot().fingerprint
+    }
+
     /// The full content hash (hex) of the policy in force.
     pub fn hash(&self) -> String {
         hex::encode(self.snapshot().fingerprint)

@@ -510,3 +510,66 @@ async fn the_listing_shows_each_write_at_once_and_only_on_its_own_database() {
     assert!(!on_b.contains_key("lead-capture-emea"), "{on_b:?}");
     assert_eq!(listing(&a).await["alerting"], seeded["alerting"]);
 }
+
+/// The raw answer to `body`, sent by the holder of `token`.
+async fn answer(app: &TestApp, token: &str, body: &Value) -> String {
+    let resp = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.expect("body")
+}
+
+#[tokio::test]
+async fn a_listing_asked_again_answers_each_caller_with_what_they_may_read_now() {
+    let policies = crate::policy::copy_policies();
+    let app = crate::policy::watched_app(policies.path()).await;
+    let body =
+        json!({ "query": "{ templates(first: 100) { edges { node { key latestVersion } } } }" });
+    let (viewer, nobody) = (app.token("vic", &["viewer"]), app.token("nora", &[]));
+
+    // Asked again and again, alternating callers: each gets the same bytes every time, and
+    // the caller without a role never gets the viewer's rows.
+    let first = answer(&app, &viewer, &body).await;
+    let keys_seen = keys(&serde_json::from_str(&first).expect("json"), "templates");
+    assert!(keys_seen.contains(&"alerting".to_string()), "{first}");
+    for _ in 0..3 {
+        assert_eq!(answer(&app, &viewer, &body).await, first);
+        let none: Value = serde_json::from_str(&answer(&app, &nobody, &body).await).expect("json");
+        assert_eq!(keys(&none, "templates"), Vec::<String>::new(), "{none}");
+    }
+
+    // A new version is listed by the very next identical request.
+    let token = app.token("pat", &["platform_engineer"]);
+    let version = input_from(&app, TEMPLATE, "alerting", "2.1.0").await;
+    let published = publish(&app, PAT, PUBLISH_TEMPLATE, &version).await;
+    assert!(published["errors"].is_null(), "{published}");
+    let after: Value = serde_json::from_str(&answer(&app, &viewer, &body).await).expect("json");
+    let alerting = after["data"]["templates"]["edges"]
+        .as_array()
+        .and_then(|edges| edges.iter().find(|e| e["node"]["key"] == "alerting"))
+        .cloned()
+        .unwrap_or_else(|| panic!("alerting in {after}"));
+    assert_eq!(alerting["node"]["latestVersion"], "2.1.0", "{after}");
+
+    // A policy edit that withdraws `alerting` from viewers: the same request stops showing it
+    // once the policy is in force, and still shows everything else.
+    let mut rules = crate::policy::read(policies.path(), "policy.csv");
+    rules.push_str("\np, role:viewer, catalog:template:alerting, read, any, deny\n");
+    crate::policy::replace(policies.path(), "policy.csv", &rules);
+    let withdrawn = eventually(std::time::Duration::from_secs(10), || async {
+        let now: Value = serde_json::from_str(&answer(&app, &viewer, &body).await).expect("json");
+        !keys(&now, "templates").contains(&"alerting".to_string())
+    })
+    .await;
+    assert!(withdrawn, "the deny must reach a listing asked for before");
+    let now: Value = serde_json::from_str(&answer(&app, &viewer, &body).await).expect("json");
+    assert_eq!(keys(&now, "templates").len(), keys_seen.len() - 1, "{now}");
+    let platform: Value = serde_json::from_str(&answer(&app, &token, &body).await).expect("json");
+    assert!(keys(&platform, "templates").contains(&"alerting".to_string()));
+}

@@ -1,5 +1,6 @@
 //! Several `switchyard serve` processes on one database (the scale-out shape): audited writes
-//! through both at once still form one gapless, verifiable hash chain.
+//! through both at once still form one gapless, verifiable hash chain, and each process lists
+//! what the other wrote.
 
 use crate::helpers::*;
 use serde_json::{Value, json};
@@ -99,6 +100,43 @@ async fn two_server_processes_on_one_database_keep_one_audit_chain() {
             "{r}"
         );
     }
+    // b lists the templates (and keeps the answer); then only a writes: b, asked the same
+    // again, lists a's write once its catalog reads expire (a second).
+    let listing = json!({ "query": "{ templates(first: 100) { edges { node { key } } } }" });
+    let keys_on_b = || async {
+        let body: Value = client
+            .post(format!("http://{}/graphql", b.addr))
+            .bearer_auth(&token)
+            .json(&listing)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        body["data"]["templates"]["edges"]
+            .as_array()
+            .map(|edges| {
+                edges
+                    .iter()
+                    .filter_map(|e| e["node"]["key"].as_str())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let before = keys_on_b().await;
+    assert!(before.contains(&"mp-29".to_string()), "{before:?}");
+    let r = publish(&client, &a.addr, &token, input("mp-last".into())).await;
+    assert_eq!(
+        r["data"]["publishTemplateVersion"]["version"], "1.0.0",
+        "{r}"
+    );
+    let listed = eventually(std::time::Duration::from_secs(5), || async {
+        keys_on_b().await.contains(&"mp-last".to_string())
+    })
+    .await;
+    assert!(listed, "b lists what a wrote: {:?}", keys_on_b().await);
     let verify = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("--data-dir")
         .arg(dir.path())
@@ -111,7 +149,7 @@ async fn two_server_processes_on_one_database_keep_one_audit_chain() {
         .iter()
         .map(|d| std::fs::read_dir(catalog_dir().join(d)).map_or(0, |r| r.count()))
         .sum();
-    let seeded = catalog_files + 30;
+    let seeded = catalog_files + 31;
     assert!(
         stdout(&verify).contains(&format!("ok: {seeded} entries")),
         "{}",

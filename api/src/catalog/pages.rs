@@ -13,12 +13,17 @@
 //!
 //! Never decides what a caller may see: the resolvers filter the cached rows per request.
 //! Never used inside a write transaction: writes read the database itself.
+//!
+//! A response rendered from these entries and kept in turn (the GraphQL listings,
+//! `graphql::listings`) must not outlive them: [`noting_reads`] tells it the oldest entry it
+//! was rendered from, so a kept response is as fresh as the rows it shows.
 
 use super::definitions::Kind;
 use super::{ListFilter, generation};
 use crate::error::ApiResult;
 use entity::{catalog_item, catalog_version};
 use sea_orm::DatabaseConnection;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::RwLock;
@@ -99,6 +104,25 @@ impl CatalogPages {
     }
 }
 
+tokio::task_local! {
+    /// While [`noting_reads`] runs: when the oldest entry it was served was read.
+    static OLDEST_READ: Cell<Instant>;
+}
+
+/// Runs `work`, and returns with its output when the oldest catalog read it used was made:
+/// the earliest read time of the entries served to it, or its own start when it read the
+/// database (or nothing) itself. Resolvers run on the task that awaits them, so every read of
+/// `work` is seen.
+pub async fn noting_reads<F: Future>(work: F) -> (F::Output, Instant) {
+    OLDEST_READ
+        .scope(Cell::new(Instant::now()), async move {
+            let output = work.await;
+            let oldest = OLDEST_READ.with(Cell::get);
+            (output, oldest)
+        })
+        .await
+}
+
 /// Values by key, each with the catalog generation it was read at and when.
 struct Entries<K, V>(RwLock<HashMap<K, (u64, Instant, V)>>);
 
@@ -114,7 +138,12 @@ impl<K: Eq + Hash, V: Clone> Entries<K, V> {
     fn get(&self, key: &K) -> Option<V> {
         let map = self.0.read().ok()?;
         let (seen, at, value) = map.get(key)?;
-        (*seen == generation() && at.elapsed() < TTL).then(|| value.clone())
+        if *seen != generation() || at.elapsed() >= TTL {
+            return None;
+        }
+        // Outside `noting_reads` there is no one to tell.
+        let _ = OLDEST_READ.try_with(|oldest| oldest.set(oldest.get().min(*at)));
+        Some(value.clone())
     }
 
     /// Keeps `value`, read while the catalog was at generation `seen`.

@@ -18,6 +18,7 @@ pub mod guard;
 mod health;
 mod instances;
 mod lineage;
+mod listings;
 mod live;
 mod me;
 mod policy_versions;
@@ -28,10 +29,13 @@ mod ui_explain;
 mod write_keys;
 
 use crate::audit::Actor;
+use crate::auth::Subject;
 use crate::config::GraphqlLimits;
 use crate::error::{ApiError, ApiResult};
+use crate::policy::Policy;
 use crate::state::AppState;
 use async_graphql::{Context, MergedObject, Schema};
+use axum::body::Bytes;
 use base64::Engine as _;
 use std::sync::Arc;
 
@@ -83,6 +87,9 @@ pub struct Graphql {
     /// Subscriptions over WebSocket, checked by the [`guard::Guard`] extension.
     pub ws: SwitchyardSchema,
     guard: Arc<guard::RequestGuard>,
+    /// Catalog listings answered before, by caller and request ([`listings`]).
+    listings: Arc<listings::Listings>,
+    policy: Arc<Policy>,
 }
 
 impl Graphql {
@@ -98,9 +105,11 @@ impl Graphql {
             .cloned()
             .ok_or_else(|| ApiError::internal("the GraphQL guard did not see the schema"))?;
         Ok(Self {
+            policy: Arc::clone(&state.policy),
             http: schema(Some(state), limits, None),
             ws,
             guard: Arc::new(guard::RequestGuard::new(limits, env)),
+            listings: Arc::default(),
         })
     }
 
@@ -110,6 +119,47 @@ impl Graphql {
         match self.guard.admit(request) {
             Ok(request) => self.http.execute(request).await,
             Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+        }
+    }
+
+    /// The JSON answer kept for `subject` sending the single operation `body`, while it is
+    /// what executing `body` would answer ([`listings`]).
+    pub fn kept_answer(&self, subject: &Subject, body: &Bytes) -> Option<Bytes> {
+        self.listings.get(&self.policy, subject, body)
+    }
+
+    /// A single HTTP operation, `request` as parsed from `body`: like [`Self::execute`], and
+    /// when it is a catalog listing answered without errors, its JSON answer, kept for the
+    /// next time `subject` sends `body`. `Err` holds the response of anything else.
+    pub async fn execute_single(
+        &self,
+        subject: &Subject,
+        body: &Bytes,
+        request: async_graphql::Request,
+    ) -> Result<Bytes, async_graphql::Response> {
+        let mut request = match self.guard.admit(request) {
+            Ok(request) => request,
+            Err(refusal) => return Err(async_graphql::Response::from_errors(vec![refusal])),
+        };
+        // The guard has parsed it, unless it does not parse (then async-graphql reports that).
+        let listing = request.parsed_query().is_ok_and(listings::is_listing);
+        if !listing {
+            return Err(self.http.execute(request).await);
+        }
+        let seen = listings::Listings::seen(&self.policy);
+        let (response, oldest_read) =
+            crate::catalog::pages::noting_reads(self.http.execute(request)).await;
+        if !response.errors.is_empty() {
+            return Err(response);
+        }
+        match serde_json::to_vec(&response) {
+            Ok(answer) => {
+                let answer = Bytes::from(answer);
+                self.listings
+                    .put(subject, body, seen, oldest_read, answer.clone());
+                Ok(answer)
+            }
+            Err(_) => Err(response),
         }
     }
 }
