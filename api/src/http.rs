@@ -18,6 +18,7 @@ use axum::{
 };
 use futures::StreamExt as _;
 use serde_json::json;
+use std::sync::Arc;
 use tower_http::{
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
@@ -26,7 +27,8 @@ use tower_http::{
 
 pub const REQUEST_ID: &str = "x-request-id";
 
-#[derive(Clone)]
+/// What the GraphQL, health and metrics routes share; behind one `Arc`, so a request clones a
+/// pointer, not every handle of the state.
 struct Ctx {
     state: AppState,
     graphql: graphql::Graphql,
@@ -69,10 +71,10 @@ pub fn router(state: AppState, schemas: graphql::Graphql) -> Router {
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state.clone());
     let ui = crate::ui::routes(state.clone());
-    let ctx = Ctx {
+    let ctx = Arc::new(Ctx {
         state,
         graphql: schemas,
-    };
+    });
     let request_id = header::HeaderName::from_static(REQUEST_ID);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -140,7 +142,7 @@ async fn graphiql() -> Response {
     }
 }
 
-async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Bytes) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -242,7 +244,7 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
 /// authenticates in `connection_init`: `{"Authorization": "Bearer <JWT>"}` (or `{"token": …}`),
 /// or with the web UI's session cookie on the upgrade request.
 async fn graphql_ws(
-    State(ctx): State<Ctx>,
+    State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
     protocol: async_graphql_axum::GraphQLProtocol,
     upgrade: axum::extract::WebSocketUpgrade,
@@ -417,7 +419,7 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(ctx): State<Ctx>) -> Response {
+async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
     ready(&ctx.state.db, ctx.state.engine.as_deref()).await
 }
 
@@ -475,7 +477,7 @@ pub fn worker_router(
         )
 }
 
-async fn metrics(State(ctx): State<Ctx>) -> Response {
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         ctx.state.metrics.render(),
