@@ -117,7 +117,7 @@ impl Graphql {
     /// nothing.
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         match self.guard.admit(request) {
-            Ok(request) => self.http.execute(request).await,
+            Ok((request, _)) => self.http.execute(request).await,
             Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
         }
     }
@@ -137,12 +137,13 @@ impl Graphql {
         body: &Bytes,
         request: async_graphql::Request,
     ) -> Result<Bytes, async_graphql::Response> {
-        let mut request = match self.guard.admit(request) {
-            Ok(request) => request,
+        let (mut request, parsed) = match self.guard.admit(request) {
+            Ok(admitted) => admitted,
             Err(refusal) => return Err(async_graphql::Response::from_errors(vec![refusal])),
         };
-        // The guard has parsed it, unless it does not parse (then async-graphql reports that).
-        let listing = request.parsed_query().is_ok_and(listings::is_listing);
+        // Only a document the guard parsed: one that does not parse is not parsed again here
+        // (async-graphql reports the syntax error).
+        let listing = parsed && request.parsed_query().is_ok_and(listings::is_listing);
         if !listing {
             return Err(self.http.execute(request).await);
         }

@@ -128,9 +128,9 @@ impl RequestGuard {
     }
 
     /// The request, carrying its parsed document, when both checks pass; the refusal otherwise.
-    /// A document that does not parse is passed on as it is: async-graphql reports the syntax
-    /// error the same way for both schemas.
-    pub fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
+    /// A document that does not parse is passed on as it is (`false`: it carries no document):
+    /// async-graphql reports the syntax error the same way for both schemas.
+    pub fn admit(&self, mut request: Request) -> Result<(Request, bool), ServerError> {
         let kept = self
             .parsed
             .read()
@@ -140,7 +140,7 @@ impl RequestGuard {
             Some(doc) => doc,
             None => {
                 let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-                    return Ok(request);
+                    return Ok((request, false));
                 };
                 shape::check(&doc, self.limits.max_depth)?;
                 if request.query.len() <= PARSED_MAX_TEXT
@@ -161,7 +161,7 @@ impl RequestGuard {
             self.limits.max_string_length,
         )?;
         request.set_parsed_query(doc);
-        Ok(request)
+        Ok((request, true))
     }
 }
 
