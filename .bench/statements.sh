@@ -24,4 +24,4 @@ psql "$PG/postgres" -Atc "SELECT 'statements: ' || sum(calls) || ', execution: '
 psql "$PG/postgres" -c "SELECT calls, round(total_exec_time::numeric) AS ms, rows,
     left(regexp_replace(query, '\s+', ' ', 'g'), 140) AS statement
     FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$DB'
-    ORDER BY calls DESC LIMIT 30"
+    ORDER BY calls DESC LIMIT 40"

@@ -28,8 +28,9 @@ pub struct ExecutionConfig {
     pub poll_ms: u64,
     /// Delivery attempts one worker process makes at once.
     pub concurrency: usize,
-    /// Delivery attempts in flight at once towards one connection: a destination that hangs
-    /// holds at most this many of `concurrency`.
+    /// Calls waiting for one connection at once: a destination that hangs holds at most this
+    /// many of `concurrency` (an attempt leaves its lane when the destination has answered,
+    /// before its outcome is recorded).
     pub per_destination_concurrency: usize,
     /// Consecutive failed attempts (timeouts, connection errors, 5xx, 429) after which a
     /// destination is parked: its deliveries wait, untried, until a probe succeeds.

@@ -58,21 +58,26 @@ async fn handle_delivery(
     engine: Data<Arc<Engine>>,
 ) -> Result<(), BoxDynError> {
     let limit = engine.cfg.job_timeout();
-    let (id, lane) = (job.id, job.lane.clone());
+    let id = job.id;
+    let slot = deliveries::attempt::LaneSlot::new(&job.lane);
     // The attempt runs on its own task: if this worker is restarted, the attempt still finishes
     // and records its outcome under its lease.
-    let mut task = tokio::spawn(deliveries::attempt::handle(Arc::clone(&engine), job));
+    let mut task = tokio::spawn(deliveries::attempt::handle(
+        Arc::clone(&engine),
+        job,
+        slot.clone(),
+    ));
     match tokio::time::timeout(limit, &mut task).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(e.into()),
         Ok(Err(e)) => {
-            deliveries::attempt::abandon(&engine, id, &lane).await;
+            deliveries::attempt::abandon(&engine, id, &slot).await;
             Err(format!("delivery attempt panicked: {e}").into())
         }
         Err(_) => {
             // Stuck though its worker is alive: give the job back so it is tried again.
             task.abort();
-            deliveries::attempt::abandon(&engine, id, &lane).await;
+            deliveries::attempt::abandon(&engine, id, &slot).await;
             Err(format!(
                 "a delivery attempt exceeded {} s and was given back",
                 limit.as_secs()

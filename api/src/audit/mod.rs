@@ -17,8 +17,8 @@ use crate::error::{ApiError, ApiResult};
 use entity::chain::{EntryFields, canonical_json};
 use entity::{audit_entry, audit_head};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,20 +145,33 @@ async fn append_many(
         return Ok(Vec::new());
     }
     let n = entries.len();
-    // Lock the head first: every appender queues here, in any process.
-    tx.execute_unprepared(&format!(
-        "UPDATE audit_head SET seq = seq + {n} WHERE id = 1"
-    ))
-    .await?;
-    let head = audit_head::Entity::find_by_id(1)
-        .one(tx)
+    let backend = tx.get_database_backend();
+    // Lock the head first — every appender queues here, in any process — and read it with the
+    // policy version in force, in one statement.
+    let count = i64::try_from(n).unwrap_or(i64::MAX);
+    let head = tx
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE audit_head SET seq = seq + {} WHERE id = 1 RETURNING seq, hash, \
+                 (SELECT version FROM policy_versions ORDER BY id DESC LIMIT 1) AS policy_version",
+                if backend == DbBackend::Postgres {
+                    "$1"
+                } else {
+                    "?"
+                }
+            ),
+            [count.into()],
+        ))
         .await?
         .ok_or_else(|| {
             DbErr::RecordNotFound("audit_head row 1 (migrations not applied?)".into())
         })?;
-    let first = head.seq - i64::try_from(n).unwrap_or(i64::MAX) + 1;
-    let policy_version = crate::governance::versions::active_version(tx).await?;
-    let mut prev = head.hash.clone();
+    let head_seq: i64 = head.try_get("", "seq")?;
+    let head_hash: String = head.try_get("", "hash")?;
+    let policy_version: Option<String> = head.try_get("", "policy_version")?;
+    let first = head_seq - count + 1;
+    let mut prev = head_hash;
     let mut rows = Vec::with_capacity(n);
     let mut seqs = Vec::with_capacity(n);
     let at = now_string();
@@ -200,18 +213,23 @@ async fn append_many(
         prev = hash;
         seqs.push(seq);
     }
+    // The entries and the new head hash; the last chunk of entries and the head go in one
+    // round trip on PostgreSQL (`Writes`).
+    let mut writes = worker::db::Writes::default();
     for chunk in rows.chunks(200) {
-        audit_entry::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(tx)
-            .await?;
+        std::mem::take(&mut writes).run(tx).await?;
+        writes.push(audit_entry::Entity::insert_many(chunk.to_vec()).build(backend));
     }
-    audit_head::ActiveModel {
-        id: Set(1),
-        seq: Set(head.seq),
-        hash: Set(prev),
-    }
-    .update(tx)
-    .await?;
+    let set_hash = match backend {
+        DbBackend::Postgres => "UPDATE audit_head SET hash = $1 WHERE id = 1",
+        _ => "UPDATE audit_head SET hash = ? WHERE id = 1",
+    };
+    writes.push(Statement::from_sql_and_values(
+        backend,
+        set_hash,
+        [prev.into()],
+    ));
+    writes.run(tx).await?;
     Ok(seqs)
 }
 

@@ -199,8 +199,14 @@ async fn commit_group(
     crate::suppressions::feed_ingested(&*tx, batches, &stored_ids).await?;
     tx.commit().await?;
     if let Some(engine) = engine {
+        // Runs staged unclaimed (no local claim, or a job already waiting) are in the queue.
+        let unclaimed = staged.values().sum::<usize>() > claimed.len();
         engine.hand_over(claimed);
-        engine.wake.runs.notify_one();
+        if unclaimed {
+            engine.wake.runs_queued();
+        } else {
+            engine.wake.runs.notify_one();
+        }
     }
     Ok(existing_per)
 }

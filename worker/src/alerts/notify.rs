@@ -153,6 +153,6 @@ pub async fn tick(
     };
     crate::schedules::end_run(&tx, &tick_run, status, &detail, &record).await?;
     tx.commit().await?;
-    engine.wake.runs.notify_one();
+    engine.wake.runs_queued();
     Ok(())
 }

@@ -16,6 +16,7 @@ use entity::delivery;
 use sea_orm::EntityTrait;
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest one connector call may take (connectors have their own, shorter timeouts).
@@ -33,64 +34,98 @@ fn action(name: &str) -> Action {
     }
 }
 
-/// Runs one claimed delivery job.
-pub async fn handle(engine: Arc<Engine>, job: Claimed) -> Result<(), String> {
+/// A delivery job's slot in its destination's lane. It is given back once — as soon as the
+/// destination has answered (or no call is made), before the outcome is recorded: recording is
+/// this process's work, not the destination's, so a destination's share of slots bounds only
+/// calls waiting for it. The worker's own slot (`execution.concurrency`) stays taken until the
+/// attempt is recorded. Shared with [`abandon`], so a stuck attempt's slot is not freed twice.
+#[derive(Clone)]
+pub struct LaneSlot {
+    lane: String,
+    given_back: Arc<AtomicBool>,
+}
+
+impl LaneSlot {
+    pub fn new(lane: &str) -> Self {
+        Self {
+            lane: lane.to_string(),
+            given_back: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Frees the slot with what the attempt showed of the destination's health; parks the lane
+    /// or releases its waiting deliveries when that changed the breaker. Does nothing the
+    /// second time.
+    pub async fn give_back(&self, engine: &Engine, health: Health) {
+        if self.given_back.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let lane = &self.lane;
+        let change = engine.lanes.done(lane, health, entity::clock::now_ms());
+        // Jobs given back (parked) or made due (reopened) wait in the queue.
+        let released = change.parked.is_some() || change.reopened.is_some();
+        if let Some((jobs, until)) = change.parked {
+            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            engine.forget_fresh(jobs.iter().filter_map(delivery_of));
+            if let Err(e) = queue::release(&engine.db, &engine.node, &ids, until).await {
+                tracing::warn!(error = %e, "could not give parked deliveries back; their leases will run out");
+            }
+            engine.unhold(ids);
+            tracing::info!(lane = %lane, "destination parked after repeated failures");
+            metrics::counter!("switchyard_destinations_parked_total").increment(1);
+        }
+        if let Some(lane) = change.reopened {
+            match queue::pull_forward(&engine.db, &lane).await {
+                Ok(n) => {
+                    tracing::info!(lane = %lane, released = n, "destination answers again; its waiting deliveries are due now")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not release a destination's waiting deliveries")
+                }
+            }
+        }
+        if released {
+            engine.wake.deliveries_queued();
+        } else {
+            engine.wake.deliveries.notify_one();
+        }
+    }
+}
+
+/// Runs one claimed delivery job holding `slot` in its lane.
+pub async fn handle(engine: Arc<Engine>, job: Claimed, slot: LaneSlot) -> Result<(), String> {
     use tracing::Instrument;
     let span = tracing::info_span!("delivery.attempt", job = job.id, lane = %job.lane);
     crate::trace::adopt(&span, job.trace.as_deref());
-    handle_in_span(engine, job).instrument(span).await
+    handle_in_span(engine, job, slot).instrument(span).await
 }
 
-async fn handle_in_span(engine: Arc<Engine>, job: Claimed) -> Result<(), String> {
-    let lane = job.lane.clone();
-    let (health, result) = match &job.job {
+async fn handle_in_span(engine: Arc<Engine>, job: Claimed, slot: LaneSlot) -> Result<(), String> {
+    let result = match &job.job {
         Job::V1(JobV1::Deliver {
             delivery_id,
             attempt,
-        }) => attempt_one(&engine, &job, *delivery_id, *attempt).await,
-        other => (
-            Health::Unknown,
-            Err(format!("not a delivery job: {other:?}")),
-        ),
+        }) => attempt_one(&engine, &job, &slot, *delivery_id, *attempt).await,
+        other => Err(format!("not a delivery job: {other:?}")),
     };
-    let change = engine.lanes.done(&lane, health, entity::clock::now_ms());
-    if let Some((jobs, until)) = change.parked {
-        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-        engine.forget_fresh(jobs.iter().filter_map(delivery_of));
-        if let Err(e) = queue::release(&engine.db, &engine.node, &ids, until).await {
-            tracing::warn!(error = %e, "could not give parked deliveries back; their leases will run out");
-        }
-        engine.unhold(ids);
-        tracing::info!(lane = %lane, "destination parked after repeated failures");
-        metrics::counter!("switchyard_destinations_parked_total").increment(1);
-    }
-    if let Some(lane) = change.reopened {
-        match queue::pull_forward(&engine.db, &lane).await {
-            Ok(n) => {
-                tracing::info!(lane = %lane, released = n, "destination answers again; its waiting deliveries are due now")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release a destination's waiting deliveries")
-            }
-        }
-    }
+    // Paths that made no call give the slot back here (no-op when the attempt already did).
+    slot.give_back(&engine, Health::Unknown).await;
     engine.wake.deliveries.notify_one();
     result
 }
 
 /// An attempt that never finished (stuck past the job timeout, or panicked): its lane slot is
-/// freed and its job given back, due now, to be tried again under the same idempotency key.
-pub async fn abandon(engine: &Engine, job_id: i64, lane: &str) {
-    engine
-        .lanes
-        .done(lane, Health::Down, entity::clock::now_ms());
+/// freed (unless the destination had already answered) and its job given back, due now, to be
+/// tried again under the same idempotency key.
+pub async fn abandon(engine: &Engine, job_id: i64, slot: &LaneSlot) {
+    slot.give_back(engine, Health::Down).await;
     engine.unhold([job_id]);
     if let Err(e) =
         queue::release(&engine.db, &engine.node, &[job_id], entity::clock::now_ms()).await
     {
         tracing::warn!(error = %e, "could not give an abandoned attempt back; its lease will run out");
     }
-    engine.wake.deliveries.notify_one();
+    engine.wake.deliveries_queued();
 }
 
 /// Reads the deliveries of claimed jobs in one query, for their attempts to start from (one
@@ -124,9 +159,10 @@ fn delivery_of(job: &Claimed) -> Option<i64> {
 async fn attempt_one(
     engine: &Engine,
     job: &Claimed,
+    slot: &LaneSlot,
     delivery_id: i64,
     n: u32,
-) -> (Health, Result<(), String>) {
+) -> Result<(), String> {
     let d = match engine.take_fresh(delivery_id) {
         Some(d) => d,
         None => match delivery::Entity::find_by_id(delivery_id)
@@ -134,25 +170,22 @@ async fn attempt_one(
             .await
         {
             Ok(Some(d)) => d,
-            Ok(None) => return (Health::Unknown, finish_only(engine, job).await),
+            Ok(None) => return finish_only(engine, job).await,
             Err(e) => {
                 engine.unhold([job.id]);
-                return (
-                    Health::Unknown,
-                    Err(format!("loading delivery {delivery_id}: {e}")),
-                );
+                return Err(format!("loading delivery {delivery_id}: {e}"));
             }
         },
     };
     let expected = i64::from(n) - 1;
     if d.status.is_final() || i64::from(d.attempts) != expected {
         // Already recorded, delivered or dead: a repeated or outdated job.
-        return (Health::Unknown, finish_only(engine, job).await);
+        return finish_only(engine, job).await;
     }
     if !engine.still_holds(job.id) {
         // Frozen past the lease: someone else has this job now.
         engine.unhold([job.id]);
-        return (Health::Unknown, Ok(()));
+        return Ok(());
     }
     // Sent only under a flow decision of the policy in force (see `crate::policy`).
     let started = Instant::now();
@@ -169,7 +202,7 @@ async fn attempt_one(
                 tracing::warn!(error = %e, "could not put a waiting delivery back; its lease will run out");
             }
             engine.unhold([job.id]);
-            return (Health::Unknown, Ok(()));
+            return Ok(());
         }
     };
     let took = started.elapsed();
@@ -181,6 +214,8 @@ async fn attempt_one(
         Outcome::Permanent { status: None, .. } | Outcome::Refused { .. } => Health::Unknown,
         Outcome::Retry { .. } => Health::Down,
     };
+    // The destination has answered: its lane slot is free while the outcome is recorded.
+    slot.give_back(engine, health).await;
     let result = engine
         .recorder
         .record(Op {
@@ -190,10 +225,7 @@ async fn attempt_one(
         })
         .await;
     engine.unhold([job.id]);
-    match result {
-        Ok(Recorded::Applied(_) | Recorded::Stale) => (health, Ok(())),
-        Err(e) => (health, Err(e)),
-    }
+    result.map(|_: Recorded| ())
 }
 
 /// Finishes a job that needs no attempt.

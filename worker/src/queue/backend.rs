@@ -132,9 +132,11 @@ pub async fn feed_runs(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let size = engine.cfg.run_batch;
+    let poll = engine.cfg.idle_poll();
     let mut failures = 0u32;
     let mut next_due = NextDue::default();
     let mut empty_claim: Option<Instant> = None;
+    let mut last_claim = Instant::now();
     loop {
         let permit = tokio::select! {
             p = tx.reserve() => match p { Ok(p) => p, Err(_) => return },
@@ -144,13 +146,20 @@ pub async fn feed_runs(
         // Busy with this process's own runs, and the queue had nothing else a moment ago
         // (see EMPTY_CLAIM_GAP).
         let skip = !batch.is_empty() && empty_claim.is_some_and(|t| t.elapsed() < EMPTY_CLAIM_GAP);
-        if batch.len() < size && !skip {
+        // Claim only when the queue may hold due work (see `wake`), and at least every
+        // `poll_ms` whatever woke us: work staged by another process on SQLite, leases that ran out.
+        let claim = batch.len() < size
+            && !skip
+            && (engine.wake.take_runs_due() || last_claim.elapsed() >= poll);
+        if claim {
             let lease = engine.lease_until();
+            let asked = size - batch.len();
+            last_claim = Instant::now();
             match queue::claim(
                 &engine.db,
                 Kind::Run,
                 &engine.node,
-                size - batch.len(),
+                asked,
                 lease,
                 Lanes::Any,
             )
@@ -159,12 +168,17 @@ pub async fn feed_runs(
                 Ok(claimed) => {
                     failures = 0;
                     empty_claim = claimed.is_empty().then(Instant::now);
+                    if claimed.len() == asked {
+                        // There may be more.
+                        engine.wake.mark_due(true);
+                    }
                     engine.hold(claimed.iter().map(|c| (c.id, c.claims)));
                     batch.extend(claimed);
                     engine.health.polled(0);
                 }
                 Err(e) => {
                     failures += 1;
+                    engine.wake.mark_due(true);
                     tracing::warn!(error = %e, "the run consumer lost the queue; restarting it");
                     engine.health.failed("runs", &e.to_string());
                     if !batch.is_empty() {
@@ -185,7 +199,7 @@ pub async fn feed_runs(
         let wait = idle_wait(&engine, Kind::Run, &mut next_due, None).await;
         tokio::select! {
             () = engine.wake.runs.notified() => {},
-            () = tokio::time::sleep(wait) => {},
+            () = tokio::time::sleep(wait) => engine.wake.mark_due(true),
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
@@ -199,8 +213,10 @@ pub async fn feed_deliveries(
 ) {
     let mut failures = 0u32;
     let limit = engine.cfg.concurrency;
+    let poll = engine.cfg.idle_poll();
     let mut next_due = NextDue::default();
     let mut empty_claim: Option<Instant> = None;
+    let mut last_claim = Instant::now();
     loop {
         if *shutdown.borrow() {
             return;
@@ -229,16 +245,34 @@ pub async fn feed_deliveries(
             let excluded = engine.lanes.excluded();
             let recently_empty =
                 !excluded.is_empty() && empty_claim.is_some_and(|t| t.elapsed() < EMPTY_CLAIM_GAP);
-            if room > 0 && !recently_empty {
-                let claimed = queue::claim(
+            // As for runs: claim only when the queue may hold due work, or every `poll_ms`.
+            if room > 0
+                && !recently_empty
+                && (engine.wake.take_deliveries_due() || last_claim.elapsed() >= poll)
+            {
+                let asked = room.min(256);
+                last_claim = Instant::now();
+                let claimed = match queue::claim(
                     &engine.db,
                     Kind::Deliver,
                     &engine.node,
-                    room.min(256),
+                    asked,
                     engine.lease_until(),
                     Lanes::Except(&excluded),
                 )
-                .await?;
+                .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        engine.wake.mark_due(false);
+                        return Err(e);
+                    }
+                };
+                // More may be waiting: the claim was full, or it skipped excluded lanes (their
+                // due deliveries wait for room).
+                if !excluded.is_empty() || claimed.len() == asked {
+                    engine.wake.mark_due(false);
+                }
                 empty_claim = claimed.is_empty().then(Instant::now);
                 moved += claimed.len();
                 crate::deliveries::attempt::preload(&engine, &claimed).await;
@@ -280,7 +314,7 @@ pub async fn feed_deliveries(
         .await;
         tokio::select! {
             () = engine.wake.deliveries.notified() => {},
-            () = tokio::time::sleep(wait) => {},
+            () = tokio::time::sleep(wait) => engine.wake.mark_due(false),
             _ = shutdown.changed() => {},
         }
     }

@@ -3,23 +3,78 @@
 //! transaction's `NOTIFY` is delivered at its commit). The listener reconnects by itself when
 //! its connection is cut (a failover, `pg_terminate_backend`); consumers also poll on a timer,
 //! so a lost notification only costs latency.
+//!
+//! A wake-up says one of two things. "Work may be waiting in the queue unclaimed" (another
+//! process staged it, a job was given back due now, a delivery was staged unclaimed because its
+//! lane was full): the consumer claims. "This process's own work changed" (jobs handed over
+//! claimed, an attempt freed a slot): the consumer dispatches what it holds and claims only if
+//! the queue may have something due — a flag per consumer, raised by the first kind, by the
+//! consumer's timer, and by a claim that came back full. Without the flag every finished attempt
+//! cost an empty claim: a third of the statements of a busy run on PostgreSQL.
 
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Wake-ups for this process's consumers.
-#[derive(Default)]
+/// Wake-ups for this process's consumers. Notifying `runs` or `deliveries` directly says only
+/// that this process's own work changed; the `*_queued` methods say the queue may hold due work.
 pub struct Wake {
     pub runs: Notify,
     pub deliveries: Notify,
+    runs_due: AtomicBool,
+    deliveries_due: AtomicBool,
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Self {
+            runs: Notify::new(),
+            deliveries: Notify::new(),
+            // A consumer that starts claims first.
+            runs_due: AtomicBool::new(true),
+            deliveries_due: AtomicBool::new(true),
+        }
+    }
 }
 
 impl Wake {
+    /// Work of either kind may be waiting in the queue.
     pub fn all(&self) {
+        self.runs_queued();
+        self.deliveries_queued();
+    }
+
+    /// Steps jobs may be waiting in the queue unclaimed.
+    pub fn runs_queued(&self) {
+        self.runs_due.store(true, Ordering::Release);
         self.runs.notify_one();
+    }
+
+    /// Delivery jobs may be waiting in the queue unclaimed.
+    pub fn deliveries_queued(&self) {
+        self.deliveries_due.store(true, Ordering::Release);
         self.deliveries.notify_one();
+    }
+
+    /// Whether the run consumer should claim; lowers the flag.
+    pub(crate) fn take_runs_due(&self) -> bool {
+        self.runs_due.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether the delivery consumer should claim; lowers the flag.
+    pub(crate) fn take_deliveries_due(&self) -> bool {
+        self.deliveries_due.swap(false, Ordering::AcqRel)
+    }
+
+    /// Raises a flag again (a claim came back full or failed, or a timer ran out).
+    pub(crate) fn mark_due(&self, runs: bool) {
+        if runs {
+            self.runs_due.store(true, Ordering::Release);
+        } else {
+            self.deliveries_due.store(true, Ordering::Release);
+        }
     }
 }
 

@@ -264,9 +264,11 @@ pub(crate) fn hand_over_deliveries(
     created: Vec<delivery::Model>,
     claimed: Vec<Claimed>,
 ) {
+    // Deliveries staged unclaimed (their lane was full) wait in the queue.
+    let unclaimed = created.len() > claimed.len();
     if claimed.is_empty() {
-        if !created.is_empty() {
-            engine.wake.deliveries.notify_one();
+        if unclaimed {
+            engine.wake.deliveries_queued();
         }
         return;
     }
@@ -282,7 +284,11 @@ pub(crate) fn hand_over_deliveries(
     for c in claimed {
         engine.lanes.enqueue(c);
     }
-    engine.wake.deliveries.notify_one();
+    if unclaimed {
+        engine.wake.deliveries_queued();
+    } else {
+        engine.wake.deliveries.notify_one();
+    }
 }
 
 /// Claims the run's dedupe keys; `Some(holder)` names the run that holds one within its window.

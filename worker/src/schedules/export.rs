@@ -100,6 +100,6 @@ pub async fn export(
     };
     super::end_run(&tx, &run, RunStatus::Succeeded, &detail, &record).await?;
     tx.commit().await?;
-    engine.wake.runs.notify_one();
+    engine.wake.runs_queued();
     Ok(())
 }

@@ -88,7 +88,7 @@ async fn stage_due(engine: &Engine) -> Result<(), DbErr> {
     let tx = crate::db::begin_write(&engine.db).await?;
     queue::stage(&tx, jobs).await?;
     tx.commit().await?;
-    engine.wake.runs.notify_one();
+    engine.wake.runs_queued();
     Ok(())
 }
 
