@@ -201,12 +201,17 @@ async fn a_run_in_flight_finishes_on_the_version_it_started_on() {
     let id = made["data"]["instantiateTemplate"]["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("{made}"));
-    app.gql(
-        &app.token("avery", &["approver"]),
-        "mutation($i: Int!) { approveInstance(id: $i) { status } }",
-        json!({ "i": id }),
-    )
-    .await;
+    let approved = app
+        .gql(
+            &app.token("avery", &["approver"]),
+            "mutation($i: Int!) { approveInstance(id: $i) { status } }",
+            json!({ "i": id }),
+        )
+        .await;
+    assert_eq!(
+        approved["data"]["approveInstance"]["status"], "active",
+        "{approved}"
+    );
     let old_run = start(&app, &token, id, json!({})).await;
     let parked = reaches(
         &app,
