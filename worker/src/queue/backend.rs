@@ -170,7 +170,7 @@ pub async fn feed_runs(
                     empty_claim = claimed.is_empty().then(Instant::now);
                     if claimed.len() == asked {
                         // There may be more.
-                        engine.wake.mark_due(true);
+                        engine.wake.mark_runs_due();
                     }
                     engine.hold(claimed.iter().map(|c| (c.id, c.claims)));
                     batch.extend(claimed);
@@ -178,7 +178,7 @@ pub async fn feed_runs(
                 }
                 Err(e) => {
                     failures += 1;
-                    engine.wake.mark_due(true);
+                    engine.wake.mark_runs_due();
                     tracing::warn!(error = %e, "the run consumer lost the queue; restarting it");
                     engine.health.failed("runs", &e.to_string());
                     if !batch.is_empty() {
@@ -199,7 +199,7 @@ pub async fn feed_runs(
         let wait = idle_wait(&engine, Kind::Run, &mut next_due, None).await;
         tokio::select! {
             () = engine.wake.runs.notified() => {},
-            () = tokio::time::sleep(wait) => engine.wake.mark_due(true),
+            () = tokio::time::sleep(wait) => engine.wake.mark_runs_due(),
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
@@ -264,14 +264,14 @@ pub async fn feed_deliveries(
                 {
                     Ok(claimed) => claimed,
                     Err(e) => {
-                        engine.wake.mark_due(false);
+                        engine.wake.mark_deliveries_due();
                         return Err(e);
                     }
                 };
                 // More may be waiting: the claim was full, or it skipped excluded lanes (their
                 // due deliveries wait for room).
                 if !excluded.is_empty() || claimed.len() == asked {
-                    engine.wake.mark_due(false);
+                    engine.wake.mark_deliveries_due();
                 }
                 empty_claim = claimed.is_empty().then(Instant::now);
                 moved += claimed.len();
@@ -314,7 +314,7 @@ pub async fn feed_deliveries(
         .await;
         tokio::select! {
             () = engine.wake.deliveries.notified() => {},
-            () = tokio::time::sleep(wait) => engine.wake.mark_due(false),
+            () = tokio::time::sleep(wait) => engine.wake.mark_deliveries_due(),
             _ = shutdown.changed() => {},
         }
     }

@@ -68,13 +68,14 @@ impl Wake {
         self.deliveries_due.swap(false, Ordering::AcqRel)
     }
 
-    /// Raises a flag again (a claim came back full or failed, or a timer ran out).
-    pub(crate) fn mark_due(&self, runs: bool) {
-        if runs {
-            self.runs_due.store(true, Ordering::Release);
-        } else {
-            self.deliveries_due.store(true, Ordering::Release);
-        }
+    /// Raises the run consumer's flag again (a claim came back full or failed, a timer ran out).
+    pub(crate) fn mark_runs_due(&self) {
+        self.runs_due.store(true, Ordering::Release);
+    }
+
+    /// Raises the delivery consumer's flag again (as [`Wake::mark_runs_due`]).
+    pub(crate) fn mark_deliveries_due(&self) {
+        self.deliveries_due.store(true, Ordering::Release);
     }
 }
 
@@ -109,4 +110,31 @@ pub fn spawn_listener(db: &DatabaseConnection, wake: Arc<Wake>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_work_that_may_wait_in_the_queue_makes_a_consumer_claim() {
+        let wake = Wake::default();
+        assert!(wake.take_deliveries_due(), "a consumer that starts claims");
+        assert!(
+            !wake.take_deliveries_due(),
+            "the flag is lowered by taking it"
+        );
+        // A finished attempt or a hand-over: this process's own work, no claim.
+        wake.deliveries.notify_one();
+        assert!(!wake.take_deliveries_due());
+        wake.deliveries_queued();
+        assert!(wake.take_deliveries_due());
+        assert!(wake.take_runs_due());
+        wake.runs.notify_one();
+        assert!(!wake.take_runs_due());
+        wake.all();
+        assert!(wake.take_runs_due() && wake.take_deliveries_due());
+        wake.mark_runs_due();
+        assert!(wake.take_runs_due() && !wake.take_deliveries_due());
+    }
 }
