@@ -68,6 +68,12 @@ async fn campaign_at(app: &TestApp, rx: &Receiver, params: Value, version: &str)
     assert_eq!(inst["status"], "pending_approval", "{made}");
     assert_eq!(inst["templateVersion"], version, "{made}");
     let id = inst["id"].as_i64().expect("instance id");
+    approve_instance(app, id).await;
+    id
+}
+
+/// Avery (an approver) approves instance `id`, which becomes active.
+pub async fn approve_instance(app: &TestApp, id: i64) {
     let approved = app
         .gql(
             &app.token("avery", &["approver"]),
@@ -79,7 +85,6 @@ async fn campaign_at(app: &TestApp, rx: &Receiver, params: Value, version: &str)
         approved["data"]["approveInstance"]["status"], "active",
         "{approved}"
     );
-    id
 }
 
 pub fn params(channel: &str) -> Value {

@@ -4,7 +4,9 @@
 //! finishes on the version it started on. Older, equal and unknown versions and parameters
 //! failing the new schema are refused and change nothing.
 
-use crate::campaign_approval::{APPROVE, alice, params, reaches, send_segment, start};
+use crate::campaign_approval::{
+    APPROVE, alice, approve_instance, params, reaches, send_segment, start,
+};
 use crate::helpers::*;
 use crate::receiver::Receiver;
 use serde_json::{Value, json};
@@ -201,17 +203,7 @@ async fn a_run_in_flight_finishes_on_the_version_it_started_on() {
     let id = made["data"]["instantiateTemplate"]["id"]
         .as_i64()
         .unwrap_or_else(|| panic!("{made}"));
-    let approved = app
-        .gql(
-            &app.token("avery", &["approver"]),
-            "mutation($i: Int!) { approveInstance(id: $i) { status } }",
-            json!({ "i": id }),
-        )
-        .await;
-    assert_eq!(
-        approved["data"]["approveInstance"]["status"], "active",
-        "{approved}"
-    );
+    approve_instance(&app, id).await;
     let old_run = start(&app, &token, id, json!({})).await;
     let parked = reaches(
         &app,
