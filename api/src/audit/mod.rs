@@ -214,12 +214,16 @@ async fn append_many(
         seqs.push(seq);
     }
     // The entries and the new head hash; the last chunk of entries and the head go in one
-    // round trip on PostgreSQL (`Writes`).
-    let mut writes = worker::db::Writes::default();
-    for chunk in rows.chunks(200) {
-        std::mem::take(&mut writes).run(tx).await?;
-        writes.push(audit_entry::Entity::insert_many(chunk.to_vec()).build(backend));
+    // round trip on PostgreSQL (`Writes`). `rows` is not empty (`entries` was not).
+    let mut chunks: Vec<&[audit_entry::ActiveModel]> = rows.chunks(200).collect();
+    let last = chunks.pop().unwrap_or_default();
+    for chunk in chunks {
+        audit_entry::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(tx)
+            .await?;
     }
+    let mut writes = worker::db::Writes::default();
+    writes.push(audit_entry::Entity::insert_many(last.to_vec()).build(backend));
     let set_hash = match backend {
         DbBackend::Postgres => "UPDATE audit_head SET hash = $1 WHERE id = 1",
         _ => "UPDATE audit_head SET hash = ? WHERE id = 1",

@@ -201,11 +201,10 @@ async fn commit_group(
     if let Some(engine) = engine {
         // Runs staged unclaimed (no local claim, or a job already waiting) are in the queue.
         let unclaimed = staged.values().sum::<usize>() > claimed.len();
+        // (`hand_over` wakes the run consumer for the claimed ones.)
         engine.hand_over(claimed);
         if unclaimed {
             engine.wake.runs_queued();
-        } else {
-            engine.wake.runs.notify_one();
         }
     }
     Ok(existing_per)

@@ -110,6 +110,7 @@ async fn handle_in_span(engine: Arc<Engine>, job: Claimed, slot: LaneSlot) -> Re
     };
     // Paths that made no call give the slot back here (no-op when the attempt already did).
     slot.give_back(&engine, Health::Unknown).await;
+    // This attempt's worker slot is free now: the feeder may pass on another job.
     engine.wake.deliveries.notify_one();
     result
 }
