@@ -282,6 +282,36 @@ async fn a_500_then_200_is_delivered_once_after_a_retry_with_the_same_webhook_id
 }
 
 #[tokio::test]
+async fn a_run_job_repeated_after_its_run_was_recorded_adds_no_run_and_no_delivery() {
+    let app = spawn().await;
+    let rx = Receiver::start(vec![]).await;
+    let instance = forwarding_to(&app, &rx.url("/hook"), 5).await;
+    send(&app, json!([event("ev-again", "again@example.com")])).await;
+    delivery_in(&app, instance, "delivered").await;
+    // The event's run job once more, after its run was recorded (the batch does not read
+    // existing runs for first jobs: the run's unique key has to keep it to one).
+    let job = worker::jobs::Job::V1(worker::jobs::JobV1::Run {
+        instance_id: instance,
+        event_id: "ev-again".into(),
+        from_step: None,
+    });
+    let tx = worker::db::begin_write(&app.state.db).await.expect("begin");
+    let staged = worker::queue::stage(
+        &tx,
+        vec![worker::queue::NewJob::run(job, chrono::Utc::now())],
+    )
+    .await
+    .expect("stage");
+    tx.commit().await.expect("commit");
+    assert!(staged.is_empty(), "staged unclaimed");
+    let engine = app.state.engine.as_ref().expect("workers");
+    engine.wake.runs_queued();
+    app.drain(WAIT).await;
+    assert_eq!(runs(&app, instance).await.len(), 1, "still one run");
+    assert_eq!(rx.count(), 1, "delivered once");
+}
+
+#[tokio::test]
 async fn a_hanging_destination_times_out_and_the_retry_delivers() {
     let app = spawn().await;
     let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(4))]).await;
