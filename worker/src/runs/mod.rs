@@ -102,11 +102,12 @@ async fn event_runs(engine: &Engine, jobs: Vec<EventJob>) -> Result<Vec<Work>, D
         .into_iter()
         .map(|e| (e.id.clone(), e))
         .collect();
-    // Only a job resuming from a step needs its run read first. A first job finds no run (its
-    // row is deleted in the transaction that records the run); a repeated one is interpreted
-    // again and its run insert finds the run there (unique per instance and trigger), so it
-    // records nothing. Reading runs for every job cost a query whose plan, made while `runs`
-    // was small, became a scan of the whole table as it grew (21 ms a batch at 20,000 runs).
+    // Only a job resuming from a step needs its run read first. Any other job's run is
+    // recorded in the transaction that deletes the job, so a job claimed again after its lease
+    // ran out has nothing recorded; a job staged again for the same event is interpreted again,
+    // and its run insert (unique per instance and trigger) finds the run and records nothing.
+    // Reading runs for every job cost a query whose plan, made while `runs` was small, became
+    // a scan of the whole table as it grew (21 ms a batch at 20,000 runs).
     let resuming: Vec<&EventJob> = jobs.iter().filter(|j| j.from_step.is_some()).collect();
     let existing: HashMap<(i64, String), run::Model> = if resuming.is_empty() {
         HashMap::new()
