@@ -302,8 +302,19 @@ async fn a_run_job_repeated_after_its_run_was_recorded_adds_no_run_and_no_delive
     )
     .await
     .expect("stage");
+    // Counted before the commit, so no worker can have taken it yet: the job is really queued
+    // (a repeat `stage` skipped would make the assertions below pass for nothing).
+    let queued = {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        entity::work_queue::Entity::find()
+            .filter(entity::work_queue::Column::Kind.eq("run"))
+            .count(&*tx)
+            .await
+            .expect("count")
+    };
     tx.commit().await.expect("commit");
     assert!(staged.is_empty(), "staged unclaimed");
+    assert_eq!(queued, 1, "the repeated run job is in the queue");
     let engine = app.state.engine.as_ref().expect("workers");
     engine.wake.runs_queued();
     app.drain(WAIT).await;
