@@ -101,9 +101,11 @@ impl Bench {
             .map(str::to_string)
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
         let config_file = dir.join("bench.toml");
+        // BENCH_EXECUTION: extra `[execution]` lines (e.g. `run_batch = 128`) to compare settings.
+        let extra = std::env::var("BENCH_EXECUTION").unwrap_or_default();
         std::fs::write(
             &config_file,
-            "[execution]\noutbound_allow = [\"127.0.0.1\"]\n",
+            format!("[execution]\noutbound_allow = [\"127.0.0.1\"]\n{extra}\n"),
         )?;
         let config = Config::load(
             &CommonArgs {

@@ -4,7 +4,7 @@
 //!
 //! 1. deletes the job's queue row, fenced on the claim — a worker that lost its job (frozen past
 //!    its lease, cut off from the database) finds nothing and records nothing;
-//! 2. updates the delivery by compare-and-set (on PostgreSQL one statement for the lot): only if
+//! 2. updates the delivery by compare-and-set (one statement for the lot): only if
 //!    it still has the attempts the attempt started from and is neither delivered nor dead. A
 //!    delivered delivery never goes back;
 //! 3. stages the next attempt when the schedule has one, or leaves a dead letter.
@@ -257,9 +257,10 @@ const FINAL: [DeliveryStatus; 3] = [
 ];
 
 /// Applies `planned` by compare-and-set — only where the delivery still has the attempts the
-/// attempt started from and is not final — and says, for each, whether it changed. On PostgreSQL
-/// one `UPDATE … FROM (VALUES …)` for the lot, unless one delivery appears twice (then which
-/// row wins would be arbitrary, so each goes alone, in order); elsewhere one `UPDATE` each.
+/// attempt started from and is not final — and says, for each, whether it changed. One
+/// `UPDATE … FROM` a list of values for the lot (on SQLite, where each statement is also a hop to
+/// the connection's thread, while the single writer is held), unless one delivery appears twice
+/// (then which row wins would be arbitrary, so each goes alone, in order).
 async fn apply<C: ConnectionTrait>(
     tx: &C,
     planned: &[Planned<'_>],
@@ -267,8 +268,8 @@ async fn apply<C: ConnectionTrait>(
 ) -> Result<Vec<bool>, DbErr> {
     let backend = tx.get_database_backend();
     let ids: HashSet<i64> = planned.iter().map(|p| p.d.id).collect();
-    if backend == DbBackend::Postgres && planned.len() > 1 && ids.len() == planned.len() {
-        let changed = apply_together(tx, planned, now).await?;
+    if planned.len() > 1 && ids.len() == planned.len() {
+        let changed = apply_together(tx, backend, planned, now).await?;
         return Ok(planned.iter().map(|p| changed.contains(&p.d.id)).collect());
     }
     let mut changed = Vec::with_capacity(planned.len());
@@ -302,6 +303,7 @@ async fn apply<C: ConnectionTrait>(
 
 async fn apply_together<C: ConnectionTrait>(
     tx: &C,
+    backend: DbBackend,
     planned: &[Planned<'_>],
     now: &str,
 ) -> Result<HashSet<i64>, DbErr> {
@@ -310,17 +312,19 @@ async fn apply_together<C: ConnectionTrait>(
     for p in planned {
         let n = i32::try_from(p.n).unwrap_or(i32::MAX);
         let at = values.len() + 1;
-        tuples.push(format!(
-            "(${}::bigint, ${}::int, ${}::text, ${}::int, ${}::text, ${}::text, ${}::text, ${}::bigint)",
-            at,
-            at + 1,
-            at + 2,
-            at + 3,
-            at + 4,
-            at + 5,
-            at + 6,
-            at + 7
-        ));
+        // PostgreSQL types the values by their casts; SQLite takes them as bound.
+        let types = match backend {
+            DbBackend::Postgres => [
+                "::bigint", "::int", "::text", "::int", "::text", "::text", "::text", "::bigint",
+            ],
+            _ => [""; 8],
+        };
+        let tuple: Vec<String> = types
+            .iter()
+            .enumerate()
+            .map(|(k, t)| format!("${}{t}", at + k))
+            .collect();
+        tuples.push(format!("({})", tuple.join(", ")));
         values.extend([
             p.d.id.into(),
             n.into(),
@@ -333,25 +337,193 @@ async fn apply_together<C: ConnectionTrait>(
         ]);
     }
     let finals: Vec<String> = FINAL.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    // A common table expression names the values' columns the same way on both backends
+    // (SQLite ≥ 3.35 has `UPDATE … FROM` and `RETURNING`).
     let sql = format!(
-        "UPDATE deliveries AS d SET attempts = v.attempts, status = v.status, \
+        "WITH v(vid, attempts, status, code, error, history, next_at, latency) AS (VALUES {}) \
+         UPDATE deliveries AS d SET attempts = v.attempts, status = v.status, \
          last_status_code = v.code, last_error = v.error, history = v.history, \
          next_attempt_at = v.next_at, updated_at = $1, latency_ms = COALESCE(v.latency, d.latency_ms) \
-         FROM (VALUES {}) AS v(id, attempts, status, code, error, history, next_at, latency) \
-         WHERE d.id = v.id AND d.attempts = v.attempts - 1 AND d.status NOT IN ({}) RETURNING d.id",
+         FROM v WHERE d.id = v.vid AND d.attempts = v.attempts - 1 AND d.status NOT IN ({}) \
+         RETURNING id",
         tuples.join(", "),
         finals.join(", ")
     );
     let mut changed = HashSet::new();
     for row in tx
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            values,
-        ))
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
     {
         changed.insert(row.try_get::<i64>("", "id")?);
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Compare-and-set of attempts against a real database (a fresh SQLite file, or a fresh
+    //! PostgreSQL database when `DATABASE_URL` points at one), recorded together as under load.
+
+    use super::*;
+    use migration::MigratorTrait;
+    use sea_orm::{ActiveModelTrait, Database, DatabaseConnection, Set, TransactionTrait};
+
+    async fn fresh_db(dir: &std::path::Path) -> DatabaseConnection {
+        let url = match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let name = format!("sy_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&url).await.expect("PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                admin.close().await.ok();
+                let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+            _ => format!("sqlite://{}?mode=rwc", dir.join("r.db").display()),
+        };
+        let db = Database::connect(&url).await.expect("connect");
+        migration::Migrator::up(&db, None).await.expect("migrate");
+        db
+    }
+
+    async fn delivery(
+        db: &DatabaseConnection,
+        key: &str,
+        status: DeliveryStatus,
+        attempts: i32,
+    ) -> delivery::Model {
+        let now = clock::now_string();
+        delivery::ActiveModel {
+            run_id: Set(1),
+            instance_id: Set(1),
+            step_id: Set("forward".into()),
+            slot: Set("hook".into()),
+            connection_id: Set(1),
+            connector: Set("webhook".into()),
+            idempotency_key: Set(key.into()),
+            business_key: Set(key.into()),
+            object: Set("event".into()),
+            action: Set("message".into()),
+            record: Set("{}".into()),
+            status: Set(status),
+            attempts: Set(attempts),
+            history: Set("[]".into()),
+            accepted_at: Set(now.clone()),
+            created_at: Set(now.clone()),
+            updated_at: Set(now),
+            replays: Set(0),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .expect("insert delivery")
+    }
+
+    fn planned(op: usize, d: &delivery::Model, n: u32, status: DeliveryStatus) -> Planned<'_> {
+        let retry = status == DeliveryStatus::Retrying;
+        Planned {
+            op,
+            d,
+            n,
+            nx: Next {
+                status,
+                code: Some(if retry { 503 } else { 200 }),
+                error: retry.then(|| "503 Service Unavailable".to_string()),
+                retry_at: retry.then(|| chrono::Utc::now() + chrono::Duration::seconds(5)),
+            },
+            history: format!(r#"[{{"attempt":{n},"outcome":"{}"}}]"#, status.as_str()),
+            latency: Some(42),
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_recorded_together_change_only_deliveries_still_where_they_started() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = fresh_db(dir.path()).await;
+        let fresh = delivery(&db, "k1", DeliveryStatus::Pending, 0).await;
+        let delivered = delivery(&db, "k2", DeliveryStatus::Delivered, 1).await;
+        let moved_on = delivery(&db, "k3", DeliveryStatus::Retrying, 2).await;
+        let failing = delivery(&db, "k4", DeliveryStatus::Pending, 0).await;
+        let batch = [
+            planned(0, &fresh, 1, DeliveryStatus::Delivered),
+            // A stale attempt 1 of a delivery another worker already delivered.
+            planned(1, &delivered, 1, DeliveryStatus::Retrying),
+            // A stale attempt 2 of a delivery that has had its attempt 2 recorded.
+            planned(2, &moved_on, 2, DeliveryStatus::Delivered),
+            planned(3, &failing, 1, DeliveryStatus::Retrying),
+        ];
+        let tx = db.begin().await.expect("begin");
+        let changed = apply(&tx, &batch, &clock::now_string())
+            .await
+            .expect("apply");
+        tx.commit().await.expect("commit");
+        assert_eq!(changed, [true, false, false, true]);
+
+        let row = |id| {
+            let db = &db;
+            async move {
+                delivery::Entity::find_by_id(id)
+                    .one(db)
+                    .await
+                    .expect("read")
+                    .expect("row")
+            }
+        };
+        let d1 = row(fresh.id).await;
+        assert_eq!(
+            (d1.status, d1.attempts, d1.latency_ms, d1.last_status_code),
+            (DeliveryStatus::Delivered, 1, Some(42), Some(200))
+        );
+        assert!(d1.next_attempt_at.is_none());
+        assert!(d1.history.contains(r#""outcome":"delivered""#));
+        let d2 = row(delivered.id).await;
+        assert_eq!(d2, delivered, "a delivered delivery never goes back");
+        let d3 = row(moved_on.id).await;
+        assert_eq!(d3, moved_on, "a stale attempt records nothing");
+        let d4 = row(failing.id).await;
+        assert_eq!(
+            (
+                d4.status,
+                d4.attempts,
+                d4.latency_ms,
+                d4.last_error.as_deref()
+            ),
+            (
+                DeliveryStatus::Retrying,
+                1,
+                None,
+                Some("503 Service Unavailable")
+            )
+        );
+        assert!(d4.next_attempt_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn two_attempts_of_one_delivery_in_one_batch_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = fresh_db(dir.path()).await;
+        let d = delivery(&db, "k1", DeliveryStatus::Pending, 0).await;
+        // Attempt 1 failed and attempt 2 (its retry) succeeded, both recorded at once.
+        let batch = [
+            planned(0, &d, 1, DeliveryStatus::Retrying),
+            planned(1, &d, 2, DeliveryStatus::Delivered),
+        ];
+        let tx = db.begin().await.expect("begin");
+        let changed = apply(&tx, &batch, &clock::now_string())
+            .await
+            .expect("apply");
+        tx.commit().await.expect("commit");
+        assert_eq!(changed, [true, true]);
+        let after = delivery::Entity::find_by_id(d.id)
+            .one(&db)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (after.status, after.attempts),
+            (DeliveryStatus::Delivered, 2)
+        );
+    }
 }
