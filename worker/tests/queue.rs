@@ -2,30 +2,12 @@
 //! when `DATABASE_URL` points at one): claims split work and skip what is held, a lease that ran
 //! out lets another worker take the job, and the worker that lost it can no longer finish it.
 
-use migration::MigratorTrait;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use worker::jobs::{Job, JobV1, Kind};
 use worker::queue::{self, Lanes, NewJob};
 
-async fn fresh_db(dir: &std::path::Path) -> DatabaseConnection {
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => {
-            let name = format!("sy_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(&url).await.expect("PostgreSQL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create database");
-            admin.close().await.ok();
-            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-            format!("{base}/{name}")
-        }
-        _ => format!("sqlite://{}?mode=rwc", dir.join("q.db").display()),
-    };
-    let db = Database::connect(&url).await.expect("connect");
-    migration::Migrator::up(&db, None).await.expect("migrate");
-    db
-}
+mod support;
+use support::fresh_db;
 
 fn run_job(event: &str) -> NewJob {
     NewJob::run(

@@ -360,33 +360,17 @@ async fn apply_together<C: ConnectionTrait>(
 }
 
 #[cfg(test)]
+#[path = "../../tests/support/mod.rs"]
+mod test_support;
+
+#[cfg(test)]
 mod tests {
     //! Compare-and-set of attempts against a real database (a fresh SQLite file, or a fresh
     //! PostgreSQL database when `DATABASE_URL` points at one), recorded together as under load.
 
     use super::*;
-    use migration::MigratorTrait;
-    use sea_orm::{ActiveModelTrait, Database, DatabaseConnection, Set, TransactionTrait};
-
-    async fn fresh_db(dir: &std::path::Path) -> DatabaseConnection {
-        let url = match std::env::var("DATABASE_URL") {
-            Ok(url) if url.starts_with("postgres") => {
-                let name = format!("sy_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&url).await.expect("PostgreSQL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create database");
-                admin.close().await.ok();
-                let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-                format!("{base}/{name}")
-            }
-            _ => format!("sqlite://{}?mode=rwc", dir.join("r.db").display()),
-        };
-        let db = Database::connect(&url).await.expect("connect");
-        migration::Migrator::up(&db, None).await.expect("migrate");
-        db
-    }
+    use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
+    use test_support::fresh_db;
 
     async fn delivery(
         db: &DatabaseConnection,
