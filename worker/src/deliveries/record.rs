@@ -18,10 +18,7 @@ use crate::queue::{self, NewJob};
 use entity::clock;
 use entity::delivery;
 use entity::status::DeliveryStatus;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -259,48 +256,31 @@ const FINAL: [DeliveryStatus; 3] = [
 /// Applies `planned` by compare-and-set — only where the delivery still has the attempts the
 /// attempt started from and is not final — and says, for each, whether it changed. One
 /// `UPDATE … FROM` a list of values for the lot (on SQLite, where each statement is also a hop to
-/// the connection's thread, while the single writer is held), unless one delivery appears twice
-/// (then which row wins would be arbitrary, so each goes alone, in order).
+/// the connection's thread, while the single writer is held), unless one delivery appears twice:
+/// then which row wins would be arbitrary, so each goes alone, in order.
 async fn apply<C: ConnectionTrait>(
     tx: &C,
     planned: &[Planned<'_>],
     now: &str,
 ) -> Result<Vec<bool>, DbErr> {
     let backend = tx.get_database_backend();
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: HashSet<i64> = planned.iter().map(|p| p.d.id).collect();
-    if planned.len() > 1 && ids.len() == planned.len() {
+    if ids.len() == planned.len() {
         let changed = apply_together(tx, backend, planned, now).await?;
         return Ok(planned.iter().map(|p| changed.contains(&p.d.id)).collect());
     }
     let mut changed = Vec::with_capacity(planned.len());
     for p in planned {
-        let prev = i32::try_from(p.n).unwrap_or(i32::MAX) - 1;
-        let mut update = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Attempts, Expr::value(prev + 1))
-            .col_expr(delivery::Column::Status, Expr::value(p.nx.status.as_str()))
-            .col_expr(delivery::Column::LastStatusCode, Expr::value(p.nx.code))
-            .col_expr(delivery::Column::LastError, Expr::value(p.nx.error.clone()))
-            .col_expr(delivery::Column::History, Expr::value(p.history.clone()))
-            .col_expr(
-                delivery::Column::NextAttemptAt,
-                Expr::value(p.nx.retry_at.map(clock::format)),
-            )
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
-        if let Some(ms) = p.delivered_latency() {
-            update = update.col_expr(delivery::Column::LatencyMs, Expr::value(ms));
-        }
-        let rows = update
-            .filter(delivery::Column::Id.eq(p.d.id))
-            .filter(delivery::Column::Attempts.eq(prev))
-            .filter(delivery::Column::Status.is_not_in(FINAL.map(|s| s.as_str())))
-            .exec(tx)
-            .await?
-            .rows_affected;
-        changed.push(rows > 0);
+        let one = apply_together(tx, backend, std::slice::from_ref(p), now).await?;
+        changed.push(!one.is_empty());
     }
     Ok(changed)
 }
 
+/// The one compare-and-set statement for `planned` (not empty, each delivery once).
 async fn apply_together<C: ConnectionTrait>(
     tx: &C,
     backend: DbBackend,
@@ -369,7 +349,7 @@ mod tests {
     //! PostgreSQL database when `DATABASE_URL` points at one), recorded together as under load.
 
     use super::*;
-    use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
+    use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
     use test_support::fresh_db;
 
     async fn delivery(
@@ -403,6 +383,14 @@ mod tests {
         .insert(db)
         .await
         .expect("insert delivery")
+    }
+
+    async fn reload(db: &DatabaseConnection, id: i64) -> delivery::Model {
+        delivery::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .expect("read")
+            .expect("row")
     }
 
     fn planned(op: usize, d: &delivery::Model, n: u32, status: DeliveryStatus) -> Planned<'_> {
@@ -445,28 +433,18 @@ mod tests {
         tx.commit().await.expect("commit");
         assert_eq!(changed, [true, false, false, true]);
 
-        let row = |id| {
-            let db = &db;
-            async move {
-                delivery::Entity::find_by_id(id)
-                    .one(db)
-                    .await
-                    .expect("read")
-                    .expect("row")
-            }
-        };
-        let d1 = row(fresh.id).await;
+        let d1 = reload(&db, fresh.id).await;
         assert_eq!(
             (d1.status, d1.attempts, d1.latency_ms, d1.last_status_code),
             (DeliveryStatus::Delivered, 1, Some(42), Some(200))
         );
         assert!(d1.next_attempt_at.is_none());
         assert!(d1.history.contains(r#""outcome":"delivered""#));
-        let d2 = row(delivered.id).await;
+        let d2 = reload(&db, delivered.id).await;
         assert_eq!(d2, delivered, "a delivered delivery never goes back");
-        let d3 = row(moved_on.id).await;
+        let d3 = reload(&db, moved_on.id).await;
         assert_eq!(d3, moved_on, "a stale attempt records nothing");
-        let d4 = row(failing.id).await;
+        let d4 = reload(&db, failing.id).await;
         assert_eq!(
             (
                 d4.status,
@@ -500,11 +478,7 @@ mod tests {
             .expect("apply");
         tx.commit().await.expect("commit");
         assert_eq!(changed, [true, true]);
-        let after = delivery::Entity::find_by_id(d.id)
-            .one(&db)
-            .await
-            .expect("read")
-            .expect("row");
+        let after = reload(&db, d.id).await;
         assert_eq!(
             (after.status, after.attempts),
             (DeliveryStatus::Delivered, 2)
